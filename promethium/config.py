@@ -1,0 +1,116 @@
+"""Config helpers: OmegaConf resolvers, value checks, and builders from composed configs.
+
+Hydra composes the config; these functions turn its nodes into library objects and
+reject bad values with a message that names the key and the allowed values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from promethium.errors import ConfigError
+from promethium.models import ModelRegistry, PromethiumModel
+
+
+def register_resolvers() -> None:
+    """Register Promethium's OmegaConf resolvers (idempotent).
+
+    ``${len:${data.patch_size}}`` gives the patch dimensionality, so ``model.spatial_dims``
+    follows the data.
+    """
+    if not OmegaConf.has_resolver("len"):
+        OmegaConf.register_new_resolver("len", lambda seq: len(seq))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# (key, test, allowed values) checked before anything is built; the libraries check the
+# rest, and their errors are re-raised with the config key by the builders below.
+_RULES: list[tuple[str, Callable[[Any], bool], str]] = [
+    ("seed", lambda v: v is None or _is_int(v), "an integer or null"),
+    (
+        "trainer.max_epochs",
+        lambda v: v is None or (_is_int(v) and (v == -1 or v >= 1)),
+        "a positive integer, or -1 for no limit",
+    ),
+    (
+        "trainer.max_steps",
+        lambda v: v is None or (_is_int(v) and (v == -1 or v >= 1)),
+        "a positive integer, or -1 for no limit",
+    ),
+    (
+        "trainer.accumulate_grad_batches",
+        lambda v: v is None or (_is_int(v) and v >= 1),
+        "a positive integer",
+    ),
+    (
+        "task.optimizer.lr",
+        lambda v: v is None or (isinstance(v, int | float) and v > 0),
+        "a positive number",
+    ),
+    ("data.batch_size", lambda v: v is None or (_is_int(v) and v >= 1), "a positive integer"),
+]
+_MISSING = object()
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Validate the values that commonly go wrong on the command line.
+
+    Raises:
+        ConfigError: naming the first invalid key, its value and the allowed values.
+
+    """
+    for key, test, allowed in _RULES:
+        value = OmegaConf.select(cfg, key, default=_MISSING)
+        if value is not _MISSING and not test(value):
+            raise ConfigError(f"{key}: got {value!r}; allowed: {allowed}")
+
+
+def build_model(model_cfg: DictConfig | dict) -> PromethiumModel:
+    """Build a network from a ``model`` node: ``name`` selects the registry entry."""
+    params = (
+        OmegaConf.to_container(model_cfg, resolve=True)
+        if isinstance(model_cfg, DictConfig)
+        else dict(model_cfg)
+    )
+    name = params.pop("name", None)
+    if name is None:
+        raise ConfigError(f"model.name: missing; known names: {', '.join(ModelRegistry.names())}")
+    try:
+        return ModelRegistry.build(name, **params)
+    except TypeError as err:  # unexpected keyword: name the option
+        raise ConfigError(f"model: {err}") from err
+
+
+def build_node(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
+    """``instantiate`` the node at ``key``; library errors are re-raised naming the key."""
+    node = OmegaConf.select(cfg, key)
+    if node is None:
+        return None
+    try:
+        return instantiate(node, _convert_="all", **kwargs)
+    except ConfigError:
+        raise
+    except Exception as err:  # hydra wraps constructor errors in InstantiationException
+        cause = err.__cause__ or err
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        raise ConfigError(f"{key}: {cause}") from err
+
+
+def build_collection(cfg: DictConfig, key: str) -> list[Any]:
+    """Instantiate each entry with a ``_target_`` in the mapping at ``key`` (callbacks, loggers)."""
+    node = OmegaConf.select(cfg, key)
+    if not node:
+        return []
+    return [
+        build_node(cfg, f"{key}.{name}")
+        for name, item in node.items()
+        if isinstance(item, DictConfig) and "_target_" in item
+    ]

@@ -1,0 +1,218 @@
+"""Lazy patch datasets over Zarr stores.
+
+Patches are read straight from Zarr chunks: the dataset holds only the store path and
+opens its own handle in each worker process, so ``num_workers > 0`` and persistent
+workers need no shared state and the array is never loaded whole.
+
+A store's ``data`` array ``(*leading, *patch_axes)`` is cut into *regions*: one per
+index of the leading axes (e.g. one per gather) or, when there are no leading axes,
+blocks along the first patch axis. Train/validation/test splits assign whole regions,
+so no patch of one split overlaps another.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import zarr
+from torch.utils.data import Dataset, Sampler
+
+from promethium.data.store import DATA_ARRAY, open_store
+from promethium.data.transforms import Augmentation, Corruption
+from promethium.errors import ConfigError, DataError
+
+SAMPLING_MODES = ("random", "grid")
+
+
+@dataclass(frozen=True)
+class Region:
+    """A box of the array: fixed leading indices and ``[lo, hi)`` bounds on the patch axes."""
+
+    lead: tuple[int, ...]
+    lo: tuple[int, ...]
+    hi: tuple[int, ...]
+
+
+def make_regions(shape: Sequence[int], patch_ndim: int, block: int | None = None) -> list[Region]:
+    """Split an array shape into regions (see module docstring).
+
+    Args:
+        shape: full array shape, time last.
+        patch_ndim: number of trailing axes a patch spans.
+        block: block length along the first patch axis when there are no leading axes.
+
+    """
+    lead_shape, patch_shape = tuple(shape[: len(shape) - patch_ndim]), tuple(shape[-patch_ndim:])
+    if lead_shape:
+        return [
+            Region(tuple(int(i) for i in idx), (0,) * patch_ndim, patch_shape)
+            for idx in np.ndindex(*lead_shape)
+        ]
+    block = block or patch_shape[0]
+    starts = range(0, patch_shape[0], block)
+    return [
+        Region((), (s, *[0] * (patch_ndim - 1)), (min(s + block, patch_shape[0]), *patch_shape[1:]))
+        for s in starts
+    ]
+
+
+def grid_starts(lo: int, hi: int, patch: int, stride: int) -> np.ndarray:
+    """Window starts covering ``[lo, hi)``: regular ``stride``, the last one flush with ``hi``."""
+    if hi - lo <= patch:
+        return np.array([lo])
+    starts = np.arange(lo, hi - patch + 1, stride)
+    if starts[-1] != hi - patch:
+        starts = np.append(starts, hi - patch)
+    return starts
+
+
+class EpochKeySampler(Sampler[int]):
+    """Yields ``num_samples`` random 63-bit sample keys per epoch, seeded by (seed, epoch).
+
+    Lightning calls :meth:`set_epoch` each epoch, so a resumed run sees the same keys as
+    an uninterrupted one; each key fully determines a patch and its random transforms.
+    """
+
+    def __init__(self, num_samples: int, seed: int = 0) -> None:
+        self.num_samples, self.seed, self.epoch = int(num_samples), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose keys :meth:`__iter__` yields."""
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        return iter(rng.integers(0, 2**63 - 1, self.num_samples).tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class SeismicDataset(Dataset):
+    """Patches of a Promethium Zarr store, read lazily, augmented and corrupted on the fly.
+
+    In ``random`` mode an index is a sample key (see :class:`EpochKeySampler`; any int
+    works) that selects a region, a patch position inside it and the random draws of the
+    transforms. In ``grid`` mode index ``i`` is the ``i``-th window of a deterministic
+    tiling of the regions (last window flush with the border) and corruptions use a
+    fixed per-index seed, so validation sees the same inputs every epoch.
+
+    Each sample is a dict of float32 tensors shaped ``(1, *patch_size)``: ``input``
+    (corrupted), ``target`` (clean) and ``mask`` (1 observed, 0 removed).
+
+    Args:
+        path: store path (validated against the convention).
+        patch_size: patch extent along the trailing axes (1, 2 or 3 values, time last).
+        regions: regions to draw from (default: the whole array).
+        mode: ``random`` or ``grid``.
+        num_samples: length in ``random`` mode.
+        stride: grid stride per axis (default: ``patch_size``, no overlap).
+        augment: clean-to-clean transform (``random`` mode only).
+        corruption: clean-to-``(input, mask)`` transform; identity if ``None``.
+        seed: base seed for ``grid``-mode corruptions.
+
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        patch_size: Sequence[int],
+        regions: Sequence[Region] | None = None,
+        mode: str = "random",
+        num_samples: int = 1024,
+        stride: Sequence[int] | None = None,
+        augment: Augmentation | None = None,
+        corruption: Corruption | None = None,
+        seed: int = 0,
+    ) -> None:
+        if mode not in SAMPLING_MODES:
+            raise ConfigError(f"mode: got {mode!r}; allowed: {', '.join(SAMPLING_MODES)}")
+        _, array = open_store(path)
+        self.patch_size = tuple(int(p) for p in patch_size)
+        if not 1 <= len(self.patch_size) <= min(3, array.ndim) or min(self.patch_size) < 1:
+            raise ConfigError(
+                f"data.patch_size: got {list(patch_size)}; allowed: 1 to {min(3, array.ndim)} "
+                f"positive sizes for the trailing axes of {path} (shape {array.shape})"
+            )
+        self.path, self.mode, self.seed = str(path), mode, int(seed)
+        self.shape = tuple(array.shape)
+        self.regions = (
+            list(regions) if regions is not None else make_regions(self.shape, len(self.patch_size))
+        )
+        self.num_samples = int(num_samples)
+        self.augment, self.corruption = augment, corruption
+        self.windows = (
+            self._grid(tuple(stride) if stride else self.patch_size) if mode == "grid" else []
+        )
+        self._array: zarr.Array | None = None
+
+    def _grid(self, stride: tuple[int, ...]) -> list[tuple[Region, tuple[int, ...]]]:
+        windows = []
+        for region in self.regions:
+            axes = [
+                grid_starts(lo, hi, p, s)
+                for lo, hi, p, s in zip(region.lo, region.hi, self.patch_size, stride, strict=True)
+            ]
+            windows += [
+                (region, tuple(int(v) for v in start))
+                for start in np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(axes))
+            ]
+        return windows
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_array"] = None  # each worker process opens its own handle
+        return state
+
+    @property
+    def array(self) -> zarr.Array:
+        """This process's lazy handle on the store's ``data`` array."""
+        if self._array is None:
+            self._array = zarr.open_group(self.path, mode="r")[DATA_ARRAY]
+        return self._array
+
+    def __len__(self) -> int:
+        return len(self.windows) if self.mode == "grid" else self.num_samples
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if self.mode == "grid":
+            region, start = self.windows[index]
+            rng = np.random.default_rng([self.seed, 0x5EED, index])
+        else:
+            rng = np.random.default_rng(int(index) & (2**63 - 1))
+            region = self.regions[int(rng.integers(len(self.regions)))]
+            start = tuple(
+                int(rng.integers(lo, max(hi - p, lo) + 1))
+                for lo, hi, p in zip(region.lo, region.hi, self.patch_size, strict=True)
+            )
+        clean = self.read_patch(region, start)
+        if self.mode == "random" and self.augment is not None:
+            clean = self.augment(clean, rng)
+        noisy, mask = (
+            self.corruption(clean, rng) if self.corruption else (clean, np.ones_like(clean))
+        )
+        return {
+            name: torch.from_numpy(np.array(np.broadcast_to(a, clean.shape), np.float32))[None]
+            for name, a in (("input", noisy), ("target", clean), ("mask", mask))
+        }
+
+    def read_patch(self, region: Region, start: Sequence[int]) -> np.ndarray:
+        """Read one patch (zero-padded at the end where the region is smaller than it)."""
+        stop = [min(s + p, hi) for s, p, hi in zip(start, self.patch_size, region.hi, strict=True)]
+        patch = np.asarray(
+            self.array[(*region.lead, *(slice(a, b) for a, b in zip(start, stop, strict=True)))],
+            dtype=np.float32,
+        )
+        if patch.shape != self.patch_size:
+            patch = np.pad(
+                patch, [(0, p - n) for p, n in zip(self.patch_size, patch.shape, strict=True)]
+            )
+        if not np.isfinite(patch).all():
+            raise DataError(
+                f"{self.path}: NaN or inf values in data at {region.lead} + {tuple(start)}"
+            )
+        return patch

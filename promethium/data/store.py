@@ -1,0 +1,181 @@
+"""The Promethium Zarr store convention: write, open and validate seismic stores.
+
+A store is a Zarr v3 group holding one float32 array ``data`` whose axes run slowest to
+fastest with time (samples) last, e.g. gathers ``(gather, trace, time)`` or cubes
+``(inline, crossline, time)``. The group attributes carry:
+
+* ``dt``: time sampling in seconds (> 0);
+* ``dx``: spatial sampling in metres, one value per non-time axis that has a physical
+  spacing (``null`` for index axes such as ``gather``);
+* ``axis_names``: one name per array axis, the last one ``time``;
+* ``units``: at least ``{"data": ..., "dt": "s", "dx": "m"}``;
+* ``provenance``: free text or a mapping saying where the data came from.
+
+Extra arrays (trace headers, velocity models) may sit beside ``data`` in the group.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from promethium.errors import DataError
+
+DATA_ARRAY = "data"
+REQUIRED_ATTRS = ("dt", "dx", "axis_names", "units", "provenance")
+FORMAT_VERSION = 1
+
+
+def validate_store(group: zarr.Group, path: str | os.PathLike = "<store>") -> zarr.Array:
+    """Check ``group`` against the convention and return its ``data`` array.
+
+    Raises:
+        DataError: naming the store and the missing or invalid key.
+
+    """
+    attrs = dict(group.attrs)
+    for key in REQUIRED_ATTRS:
+        if key not in attrs:
+            raise DataError(
+                f"{path}: store attribute {key!r} is missing (required: {REQUIRED_ATTRS})"
+            )
+    if DATA_ARRAY not in group:
+        raise DataError(f"{path}: array {DATA_ARRAY!r} is missing from the store")
+    data = group[DATA_ARRAY]
+    if data.dtype != np.float32:
+        raise DataError(f"{path}: array 'data' has dtype {data.dtype}; allowed: float32")
+    dt = attrs["dt"]
+    if not isinstance(dt, int | float) or not np.isfinite(dt) or dt <= 0:
+        raise DataError(f"{path}: attribute 'dt' must be a positive number of seconds, got {dt!r}")
+    names = attrs["axis_names"]
+    if not isinstance(names, list) or len(names) != data.ndim:
+        raise DataError(
+            f"{path}: attribute 'axis_names' must list one name per axis of 'data' "
+            f"({data.ndim}), got {names!r}"
+        )
+    if names[-1] != "time":
+        raise DataError(f"{path}: attribute 'axis_names' must end with 'time', got {names!r}")
+    dx = attrs["dx"]
+    if not isinstance(dx, list) or len(dx) != data.ndim - 1:
+        raise DataError(
+            f"{path}: attribute 'dx' must list one spacing (m, or null) per non-time axis "
+            f"({data.ndim - 1}), got {dx!r}"
+        )
+    if any(v is not None and (not isinstance(v, int | float) or v <= 0) for v in dx):
+        raise DataError(
+            f"{path}: attribute 'dx' values must be positive metres or null, got {dx!r}"
+        )
+    if not isinstance(attrs["units"], Mapping):
+        raise DataError(f"{path}: attribute 'units' must be a mapping, got {attrs['units']!r}")
+    return data
+
+
+def open_store(path: str | os.PathLike) -> tuple[zarr.Group, zarr.Array]:
+    """Open a store read-only and validate it.
+
+    Returns:
+        The group and its ``data`` array (lazy: nothing is read yet).
+
+    Raises:
+        DataError: if the path is missing, not a Zarr group, or breaks the convention.
+
+    """
+    if isinstance(path, str | os.PathLike) and "://" not in str(path) and not Path(path).exists():
+        raise DataError(f"{path}: no such Zarr store")
+    try:
+        group = zarr.open_group(str(path), mode="r")
+    except Exception as err:  # zarr raises several types for "not a group"
+        raise DataError(f"{path}: not a readable Zarr v3 group ({err})") from err
+    return group, validate_store(group, path)
+
+
+def store_attrs(
+    *,
+    dt: float,
+    dx: Sequence[float | None],
+    axis_names: Sequence[str],
+    provenance: str | Mapping[str, Any],
+    data_unit: str = "arbitrary",
+    **extra: Any,
+) -> dict[str, Any]:
+    """Build the attribute mapping required by the convention."""
+    return {
+        "dt": float(dt),
+        "dx": [None if v is None else float(v) for v in dx],
+        "axis_names": list(axis_names),
+        "units": {"data": data_unit, "dt": "s", "dx": "m"},
+        "provenance": provenance if isinstance(provenance, str) else dict(provenance),
+        "format_version": FORMAT_VERSION,
+        **extra,
+    }
+
+
+@contextmanager
+def atomic_store(path: str | os.PathLike, overwrite: bool = False) -> Iterator[zarr.Group]:
+    """Create a store in a temporary sibling folder and move it into place on success.
+
+    A crash (or any exception) inside the block removes the temporary folder, so a
+    half-written store never appears at ``path`` and a previous good one is kept.
+
+    Raises:
+        DataError: if ``path`` exists and ``overwrite`` is false.
+
+    """
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise DataError(f"{target}: output exists; refusing to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        yield zarr.open_group(str(tmp), mode="w-")
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_store(
+    path: str | os.PathLike,
+    data: np.ndarray,
+    attrs: Mapping[str, Any],
+    chunks: Sequence[int] | None = None,
+    extra_arrays: Mapping[str, np.ndarray] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``data`` (and optional extra arrays) as a validated store, atomically.
+
+    Args:
+        path: destination folder.
+        data: float32-convertible array, time last.
+        attrs: attributes from :func:`store_attrs`.
+        chunks: chunk shape of ``data``; defaults to one leading index per chunk.
+        extra_arrays: more arrays to store beside ``data`` (e.g. headers, velocity).
+        overwrite: replace an existing store (atomically).
+
+    """
+    data = np.asarray(data, dtype=np.float32)
+    if not np.isfinite(data).all():
+        raise DataError(f"{path}: data contains NaN or inf values")
+    chunks = tuple(chunks) if chunks is not None else (1, *data.shape[1:])
+    with atomic_store(path, overwrite=overwrite) as group:
+        group.attrs.update(dict(attrs))
+        arr = group.create_array(DATA_ARRAY, shape=data.shape, chunks=chunks, dtype="float32")
+        arr[...] = data
+        for name, values in (extra_arrays or {}).items():
+            values = np.asarray(values)
+            group.create_array(name, shape=values.shape, dtype=values.dtype)[...] = values
+        validate_store(group, path)
+    return Path(path)

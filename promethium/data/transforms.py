@@ -1,0 +1,159 @@
+"""On-the-fly augmentations and task corruptions for seismic patches.
+
+All operators work on numpy arrays with time on the last axis and take an explicit
+``np.random.Generator``; the dataset derives that generator from the sample key, so a
+run is reproducible whatever the number of workers.
+
+* Augmentations map a clean patch to a clean patch (input and target alike).
+* Corruptions map a clean patch to ``(corrupted, mask)``, where ``mask`` is 1 where the
+  sample was observed and 0 where it was removed (broadcastable to the patch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from promethium.errors import ConfigError
+
+
+class Augmentation(Protocol):
+    """A random clean-to-clean patch transform."""
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray: ...
+
+
+class Corruption(Protocol):
+    """A random clean-to-``(corrupted, mask)`` patch transform."""
+
+    def __call__(
+        self, x: np.ndarray, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _check_probability(key: str, p: float) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ConfigError(f"augment.{key}.p: got {p!r}; allowed: a probability in [0, 1]")
+
+
+class Compose:
+    """Apply augmentations in order. ``Compose([])`` is the identity."""
+
+    def __init__(self, transforms: Sequence[Augmentation] = ()) -> None:
+        self.transforms = list(transforms)
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Apply every transform to ``x`` with the shared generator."""
+        for transform in self.transforms:
+            x = transform(x, rng)
+        return x
+
+
+class RandomPolarityFlip:
+    """Negate the patch with probability ``p``."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        _check_probability("polarity", p)
+        self.p = p
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Return ``-x`` with probability ``p``, else ``x``."""
+        return -x if rng.random() < self.p else x
+
+
+class RandomGain:
+    """Scale the patch by ``10**(g/20)``, ``g ~ U(db_range)``, with probability ``p``."""
+
+    def __init__(self, p: float = 0.5, db_range: Sequence[float] = (-6.0, 6.0)) -> None:
+        _check_probability("gain", p)
+        if len(db_range) != 2 or db_range[0] > db_range[1]:
+            raise ConfigError(f"augment.gain.db_range: got {db_range!r}; allowed: [low, high]")
+        self.p, self.db_range = p, (float(db_range[0]), float(db_range[1]))
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Return the scaled patch (or ``x`` unchanged)."""
+        if rng.random() >= self.p:
+            return x
+        return (x * 10.0 ** (rng.uniform(*self.db_range) / 20.0)).astype(x.dtype)
+
+
+class RandomTimeShift:
+    """Shift along time by up to ``max_shift`` samples with zero fill (no wrap-around)."""
+
+    def __init__(self, p: float = 0.3, max_shift: int = 16) -> None:
+        _check_probability("time_shift", p)
+        if max_shift < 0:
+            raise ConfigError(f"augment.time_shift.max_shift: got {max_shift!r}; allowed: >= 0")
+        self.p, self.max_shift = p, int(max_shift)
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Return ``x`` moved by a random signed number of samples, zeros shifted in."""
+        if rng.random() >= self.p or self.max_shift == 0:
+            return x
+        return shift_time(x, int(rng.integers(-self.max_shift, self.max_shift + 1)))
+
+
+def shift_time(x: np.ndarray, shift: int) -> np.ndarray:
+    """Move ``x`` by ``shift`` samples along the last axis (positive = later), zero fill."""
+    out = np.zeros_like(x)
+    n = x.shape[-1]
+    if abs(shift) >= n:
+        return out
+    if shift >= 0:
+        out[..., shift:] = x[..., : n - shift]
+    else:
+        out[..., :shift] = x[..., -shift:]
+    return out
+
+
+# --------------------------------------------------------------------------- corruptions
+
+MISSING_MODES = ("random", "regular", "gaps")
+
+
+class MissingTraces:
+    """Zero whole traces (the axis before time) and return the live-trace mask.
+
+    Modes:
+        ``random``: each trace is dropped independently; exactly ``round(fraction * n)``
+        traces are removed.
+        ``regular``: keep every ``k``-th trace with ``k = round(1 / (1 - fraction))``
+        (decimation), random phase.
+        ``gaps``: contiguous gaps of ``gap_width`` traces removing about ``fraction``.
+
+    Shapes: ``x: (..., trace, time)`` -> ``(x * mask, mask)`` with ``mask: (..., trace, 1)``.
+    """
+
+    def __init__(self, fraction: float = 0.5, mode: str = "random", gap_width: int = 4) -> None:
+        if not 0.0 <= fraction < 1.0:
+            raise ConfigError(f"data.corruption.fraction: got {fraction!r}; allowed: [0, 1)")
+        if mode not in MISSING_MODES:
+            raise ConfigError(
+                f"data.corruption.mode: got {mode!r}; allowed: {', '.join(MISSING_MODES)}"
+            )
+        self.fraction, self.mode, self.gap_width = fraction, mode, max(int(gap_width), 1)
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Return the corrupted patch and the trace mask."""
+        if x.ndim < 2:
+            raise ConfigError("data.corruption: missing traces need 2D or 3D patches (trace axis)")
+        n = x.shape[-2]
+        keep = self._keep(n, rng)
+        mask = np.broadcast_to(keep[:, None], (*x.shape[:-2], n, 1)).astype(x.dtype)
+        return x * mask, mask
+
+    def _keep(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        keep = np.ones(n, dtype=bool)
+        if self.mode == "random":
+            keep[rng.choice(n, size=int(round(self.fraction * n)), replace=False)] = False
+        elif self.mode == "regular":
+            step = max(int(round(1.0 / (1.0 - self.fraction))), 1)
+            keep[:] = False
+            keep[int(rng.integers(step)) :: step] = True
+        else:
+            n_gaps = max(int(round(self.fraction * n / self.gap_width)), 0)
+            for start in rng.integers(0, max(n - self.gap_width, 1), n_gaps):
+                keep[start : start + self.gap_width] = False
+        return keep

@@ -1,0 +1,67 @@
+"""Seismic quality metrics (SNR in dB) as functions and torchmetrics aggregators."""
+
+from __future__ import annotations
+
+import torch
+from torchmetrics import Metric
+
+
+def snr_db(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-sample SNR ``10 log10(sum t^2 / sum (t - p)^2)`` in dB over all non-batch axes.
+
+    Args:
+        pred: ``(B, ...)`` estimate.
+        target: ``(B, ...)`` clean reference.
+        mask: optional ``(B, ...)`` weights selecting where to measure (e.g. missing traces).
+
+    Returns:
+        ``(B,)`` SNR values (``+inf`` where the error is exactly zero).
+
+    """
+    weight = torch.ones_like(target) if mask is None else mask.expand_as(target)
+    signal = (weight * target.square()).flatten(1).sum(1)
+    noise = (weight * (target - pred).square()).flatten(1).sum(1)
+    return 10.0 * torch.log10(signal / noise)
+
+
+class MeanSNR(Metric):
+    """Mean per-patch SNR (dB), optionally restricted to the unobserved samples.
+
+    torchmetrics' ``SignalNoiseRatio`` measures along the last axis only and has no mask;
+    this aggregates :func:`snr_db` over whole patches, which is what seismic papers report.
+
+    Args:
+        missing_only: measure on ``1 - mask`` (the traces the model had to fill in).
+
+    """
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, missing_only: bool = False) -> None:
+        super().__init__()
+        self.missing_only = missing_only
+        self.add_state(
+            "total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum"
+        )
+        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(
+        self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> None:
+        """Accumulate the SNR of each patch in the batch (patches with no signal are skipped)."""
+        weight = None
+        if self.missing_only:
+            if mask is None:
+                return
+            weight = 1.0 - mask
+        values = snr_db(pred.detach().float(), target.float(), weight)
+        values = values[torch.isfinite(values)]
+        self.total += values.double().sum()
+        self.count += values.numel()
+
+    def compute(self) -> torch.Tensor:
+        """Mean SNR over the accumulated patches (NaN if none)."""
+        return (self.total / self.count).float() if self.count > 0 else torch.tensor(float("nan"))

@@ -1,0 +1,112 @@
+"""The Lightning module that trains any Promethium network on patch batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+
+from promethium.ml.loss import DataLoss
+from promethium.ml.metrics import MeanSNR
+from promethium.models import PromethiumModel
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+SchedulerFactory = Callable[..., Any]
+
+
+class SeismicLitModule(pl.LightningModule):
+    """Supervised reconstruction: ``input -> net -> prediction`` against the clean ``target``.
+
+    Batches are dicts of ``(B, C, *S)`` tensors: ``input`` (corrupted), ``target`` (clean)
+    and ``mask`` (1 observed, 0 missing). Logged per split: ``loss``, ``snr`` (dB),
+    ``snr_missing`` (dB, missing samples only) and, for reference, ``snr_input`` (dB of
+    the corrupted input itself, i.e. the zero-filled baseline).
+
+    Args:
+        net: the network (built from the registry).
+        optimizer: half-built optimizer (``_partial_: true``), called with the parameters.
+        scheduler: half-built LR scheduler called with the optimizer, or ``None``.
+        loss: data loss module.
+        monitor: metric the scheduler (and checkpointing) follows, e.g. ``val/snr``.
+        config: the composed run config as a plain dict, saved in checkpoints so that
+            a model can be rebuilt without Hydra.
+
+    """
+
+    def __init__(
+        self,
+        net: PromethiumModel,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        loss: nn.Module | None = None,
+        monitor: str = "val/snr",
+        config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters({"config": config or {}, "monitor": monitor})
+        self.net, self.loss = net, loss if loss is not None else DataLoss()
+        self.optimizer_factory, self.scheduler_factory, self.monitor = optimizer, scheduler, monitor
+        self.metrics = nn.ModuleDict(
+            {
+                split: nn.ModuleDict(
+                    {
+                        "snr": MeanSNR(),
+                        "snr_missing": MeanSNR(missing_only=True),
+                        "snr_input": MeanSNR(),
+                    }
+                )
+                for split in ("val", "test")
+            }
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C_in, *S) -> (B, C_out, *S)``."""
+        return self.net(x)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """One optimisation step on a batch; logs ``train/loss``."""
+        pred = self(batch["input"])
+        loss = self.loss(pred, batch["target"], batch["mask"])
+        self.log(
+            "train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=pred.shape[0]
+        )
+        return loss
+
+    def _evaluate(self, batch: dict[str, torch.Tensor], split: str) -> None:
+        pred = self(batch["input"])
+        target, mask = batch["target"], batch["mask"]
+        self.log(
+            f"{split}/loss",
+            self.loss(pred, target, mask),
+            prog_bar=split == "val",
+            batch_size=pred.shape[0],
+            sync_dist=True,
+        )
+        metrics = self.metrics[split]
+        metrics["snr"].update(pred, target)
+        metrics["snr_missing"].update(pred, target, mask)
+        metrics["snr_input"].update(batch["input"], target)
+        for name, metric in metrics.items():
+            self.log(f"{split}/{name}", metric, prog_bar=name == "snr", on_epoch=True)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        """Accumulate validation loss and SNR metrics."""
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        """Accumulate test loss and SNR metrics."""
+        self._evaluate(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        """Bind the half-built optimizer (and scheduler) to this module's parameters."""
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "monitor": self.monitor, "interval": "epoch"},
+        }

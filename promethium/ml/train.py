@@ -1,0 +1,86 @@
+"""The ``train`` task: build data, network, module and trainer from config, fit, test."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from omegaconf import DictConfig, OmegaConf
+
+from promethium.config import build_collection, build_model, build_node, check_config
+from promethium.data.datamodule import SeismicDataModule
+from promethium.ml.module import SeismicLitModule
+
+log = logging.getLogger(__name__)
+
+
+def build_datamodule(cfg: DictConfig) -> SeismicDataModule:
+    """The data module of ``cfg.data`` with the augmentation of ``cfg.augment``."""
+    return build_node(cfg, "data", augment=build_node(cfg, "augment"))
+
+
+def build_module(cfg: DictConfig) -> SeismicLitModule:
+    """The Lightning module: network from the registry plus the task's optimiser and loss."""
+    return SeismicLitModule(
+        net=build_model(cfg.model),
+        optimizer=build_node(cfg, "task.optimizer"),
+        scheduler=build_node(cfg, "task.scheduler"),
+        loss=build_node(cfg, "task.loss"),
+        monitor=cfg.task.monitor,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def build_trainer(cfg: DictConfig) -> pl.Trainer:
+    """The Lightning ``Trainer`` with the configured callbacks and loggers."""
+    callbacks = build_collection(cfg, "callbacks")
+    loggers = build_collection(cfg, "logger")
+    return build_node(cfg, "trainer", callbacks=callbacks, logger=loggers or False)
+
+
+def write_metrics(path: Path, metrics: dict[str, Any]) -> None:
+    """Write ``metrics`` as JSON atomically (a crash never leaves a half-written file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True, allow_nan=True))
+    os.replace(tmp, path)
+
+
+def _floats(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train (and test) the configured model; return the final metrics.
+
+    The returned dict holds the last validation metrics (including ``cfg.task.monitor``)
+    and the test metrics of the best checkpoint; it is also written to
+    ``<output_dir>/metrics.json``.
+    """
+    check_config(cfg)
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    module = build_module(cfg)  # cheap config errors (model, optimiser) before data is made
+    datamodule = build_datamodule(cfg)
+    trainer = build_trainer(cfg)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+    if cfg.task.get("test", True) and not trainer.interrupted:
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+        metrics.update(_floats(results[0]) if results else {})
+    ckpt = trainer.checkpoint_callback
+    if ckpt is not None and ckpt.best_model_score is not None:
+        metrics[f"{cfg.task.monitor}_best"] = float(ckpt.best_model_score)
+    write_metrics(Path(cfg.paths.output_dir) / "metrics.json", metrics)
+    monitor = cfg.task.monitor
+    if monitor not in metrics or not math.isfinite(metrics[monitor]):
+        log.warning(
+            "Monitored metric %s is missing or not finite: %s", monitor, metrics.get(monitor)
+        )
+    return metrics

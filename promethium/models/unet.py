@@ -1,0 +1,121 @@
+"""Residual attention U-Net for reconstruction and missing-trace interpolation."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from promethium.errors import ConfigError
+from promethium.models import layers
+from promethium.models.base import PromethiumModel
+from promethium.models.blocks import AttentionGate, Upsample, conv_block
+from promethium.models.registry import ModelRegistry
+
+
+@ModelRegistry.register("unet")
+class UNet(PromethiumModel):
+    """Encoder-decoder with skip connections, optional residual blocks and attention gates.
+
+    Level ``i`` (0 = full resolution) has ``base_channels * channel_multiplier**i``
+    channels; there are ``depth`` downsamplings. Inputs of any size are padded at the
+    end of each spatial axis to a multiple of ``2**depth`` and the output is cropped
+    back, so output shape equals input shape.
+
+    Shapes: ``(B, in_channels, *S) -> (B, out_channels, *S)``, e.g.
+    2D gathers ``(8, 1, 128, 128)`` or 3D cubes ``(2, 1, 33, 34, 35)``.
+
+    Example:
+        >>> net = UNet(spatial_dims=3, depth=2, base_channels=8)
+        >>> net(torch.randn(2, 1, 33, 34, 35)).shape
+        torch.Size([2, 1, 33, 34, 35])
+
+    Args:
+        spatial_dims: 1, 2 or 3.
+        in_channels: input channels.
+        out_channels: output channels.
+        depth: number of 2x downsamplings.
+        base_channels: channels at full resolution.
+        channel_multiplier: channel growth per level.
+        residual: residual blocks (True) or plain double convolutions (False).
+        attention: gate skip connections with :class:`AttentionGate`.
+        norm: ``batch``, ``instance``, ``group`` or ``none``.
+        act: activation name (see :data:`promethium.models.layers.ACTIVATIONS`).
+        dropout: dropout probability in each block.
+        upsample: ``transpose`` (transposed conv) or ``interp`` (interpolation + 1x1 conv).
+        residual_output: predict a correction added to the input (needs ``in == out`` channels).
+        pad_mode: ``constant`` (zeros), ``reflect`` or ``replicate`` padding to the multiple.
+
+    """
+
+    tiny_kwargs = {"depth": 2, "base_channels": 4}
+
+    def __init__(
+        self,
+        spatial_dims: int = 2,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        depth: int = 4,
+        base_channels: int = 32,
+        channel_multiplier: float = 2.0,
+        residual: bool = True,
+        attention: bool = False,
+        norm: str = "batch",
+        act: str = "leaky_relu",
+        dropout: float = 0.0,
+        upsample: str = "transpose",
+        residual_output: bool = False,
+        pad_mode: str = "constant",
+    ) -> None:
+        super().__init__(spatial_dims, in_channels, out_channels)
+        _check_positive_int("depth", depth)
+        _check_positive_int("base_channels", base_channels)
+        if residual_output and in_channels != out_channels:
+            raise ConfigError("model.residual_output: needs in_channels == out_channels")
+        if pad_mode not in ("constant", "reflect", "replicate"):
+            raise ConfigError(
+                f"model.pad_mode: got {pad_mode!r}; allowed: constant, reflect, replicate"
+            )
+        self.depth, self.residual_output, self.pad_mode = depth, residual_output, pad_mode
+        chans = [int(round(base_channels * channel_multiplier**i)) for i in range(depth + 1)]
+        block = dict(norm=norm, act=act, dropout=dropout)
+        self.stem = conv_block(residual, spatial_dims, in_channels, chans[0], **block)
+        self.down_pools = nn.ModuleList(layers.pool(spatial_dims)(2) for _ in range(depth))
+        self.encoders = nn.ModuleList(
+            conv_block(residual, spatial_dims, chans[i], chans[i + 1], **block)
+            for i in range(depth)
+        )
+        self.ups = nn.ModuleList(
+            Upsample(spatial_dims, chans[i + 1], chans[i], upsample) for i in range(depth)
+        )
+        self.gates = nn.ModuleList(
+            AttentionGate(spatial_dims, chans[i], chans[i]) if attention else nn.Identity()
+            for i in range(depth)
+        )
+        self.decoders = nn.ModuleList(
+            conv_block(residual, spatial_dims, 2 * chans[i], chans[i], **block)
+            for i in range(depth)
+        )
+        self.head = layers.conv(spatial_dims)(chans[0], out_channels, 1)
+        self.attention = attention
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C_in, *S) -> (B, C_out, *S)``."""
+        self.check_input(x)
+        padded, spatial = layers.pad_to_multiple(x, 2**self.depth, self.pad_mode)
+        skips = [self.stem(padded)]
+        for pool, encoder in zip(self.down_pools, self.encoders, strict=True):
+            skips.append(encoder(pool(skips[-1])))
+        h = skips.pop()
+        for level in reversed(range(self.depth)):
+            h = self.ups[level](h)
+            skip = skips[level]
+            if self.attention:
+                skip = self.gates[level](skip, h)
+            h = self.decoders[level](torch.cat([skip, h], dim=1))
+        out = layers.crop_to(self.head(h), spatial)
+        return out + x if self.residual_output else out
+
+
+def _check_positive_int(key: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"model.{key}: got {value!r}; allowed: a positive integer")

@@ -1,0 +1,51 @@
+"""Promethium's single entrypoint: compose the Hydra config and run the selected task.
+
+python run.py                          # train the default experiment
+python run.py model.depth=3 trainer=cpu
+python run.py --cfg job                # print the composed config
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import get_method
+from omegaconf import DictConfig
+
+from promethium.config import register_resolvers
+from promethium.errors import PromethiumError
+
+# Let configs find the project from any working directory (`python /path/to/run.py`).
+os.environ.setdefault("PROMETHIUM_ROOT", str(Path(__file__).resolve().parent))
+register_resolvers()
+log = logging.getLogger("promethium")
+
+
+def run_task(cfg: DictConfig) -> dict:
+    """Call the task function named by ``cfg.task.fn`` and return its metrics."""
+    return get_method(cfg.task.fn)(cfg)
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    """Run one job; return the monitored metric (for multirun sweeps)."""
+    try:
+        metrics = run_task(cfg)
+    except PromethiumError as err:
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise  # let the sweeper record the failed job and go on
+        log.error("%s", err)
+        sys.exit(2)
+    monitor = cfg.task.get("monitor")
+    value = metrics.get(monitor) if monitor else None
+    return float(value) if value is not None else None
+
+
+if __name__ == "__main__":
+    main()
