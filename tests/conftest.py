@@ -15,30 +15,54 @@ CONF = ROOT / "conf"
 
 # A tiny data set and network: a few seconds per epoch on one CPU core.
 TINY = [
-    "data.source.n_gathers=8",
-    "data.source.n_traces=24",
-    "data.source.n_samples=48",
-    "data.patch_size=[16,32]",
     "data.batch_size=4",
     "data.samples_per_epoch=8",
     "data.val_fraction=0.25",
     "data.test_fraction=0.25",
-    "model.depth=2",
-    "model.base_channels=4",
     "trainer.max_epochs=1",
     "trainer.accelerator=cpu",
     "trainer.devices=1",
     "trainer.enable_progress_bar=false",
     "~callbacks.progress_bar",
 ]
+# Per data option: a source small enough to build in a second.
+TINY_DATA = {
+    "synthetic": ["data.source.n_gathers=8", "data.source.n_traces=24",
+                  "data.source.n_samples=48", "data.patch_size=[16,32]"],
+    "marmousi": ["data.source.n_shots=4", "data.source.n_samples=64",
+                 "data.source.receiver_step=8", "data.source.decimate=4",
+                 "data.patch_size=[16,32]"],
+    "marmousi_wavefield": ["data.source.n_items=4", "data.source.nz=16", "data.source.nx=16",
+                           "data.source.n_steps=16", "data.patch_size=[8,8,8]"],
+    "zarr": ["data.patch_size=[16,32]"],
+}  # fmt: skip
 
 
-def compose_config(tmp_path: Path, overrides: list[str] = (), tiny: bool = True) -> DictConfig:
-    """Compose ``conf/config.yaml`` with ``overrides``, writing everything under ``tmp_path``."""
+# Per model option: a network with a few hundred parameters.
+TINY_MODEL = {
+    "unet": ["model.depth=2", "model.base_channels=4"],
+    "dae": ["model.depth=2", "model.base_channels=4", "model.latent_channels=2"],
+    "pinn": ["model.backbone.depth=1", "model.backbone.base_channels=4"],
+}
+
+
+def compose_config(
+    tmp_path: Path,
+    overrides: list[str] = (),
+    tiny: bool = True,
+    data: str = "synthetic",
+    model: str = "unet",
+) -> DictConfig:
+    """Compose ``conf/config.yaml`` with ``overrides``, writing everything under ``tmp_path``.
+
+    ``data`` and ``model`` select the options (and their tiny settings when ``tiny``).
+    """
     register_resolvers()
     paths = [f"paths.output_dir={tmp_path / 'run'}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    shrink = [*TINY, *TINY_DATA[data], *TINY_MODEL[model]] if tiny else []
+    groups = [f"data={data}", f"model={model}"]
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose("config", overrides=[*(TINY if tiny else []), *paths, *overrides])
+        return compose("config", overrides=[*groups, *shrink, *paths, *overrides])
 
 
 @pytest.fixture

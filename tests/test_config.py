@@ -5,6 +5,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from promethium.config import build_collection, build_model, build_node, check_config
+from promethium.data import SyntheticGathers
 from promethium.errors import ConfigError
 from promethium.ml.train import build_datamodule, build_module, build_trainer
 from tests.conftest import CONF, ROOT, compose_config
@@ -32,19 +33,31 @@ def test_every_group_has_options():
 
 @pytest.mark.parametrize("name", options("model"))
 def test_model_options(tmp_path, name):
-    cfg = compose_config(tmp_path, [f"model={name}"])
+    cfg = compose_config(tmp_path, model=name)
     net = build_model(cfg.model)
     assert net.spatial_dims == len(cfg.data.patch_size)
 
 
 @pytest.mark.parametrize("name", options("data"))
 def test_data_options(tmp_path, name):
-    cfg = compose_config(tmp_path, [f"data={name}"])
+    extra = []
+    if name == "zarr":
+        store = SyntheticGathers(n_gathers=6, n_traces=20, n_samples=40).prepare(tmp_path / "zs")
+        extra = [f"data.path={store}"]
+    cfg = compose_config(tmp_path, extra, data=name)
     dm = build_datamodule(cfg)
     dm.prepare_data()
     dm.setup()
     batch = next(iter(dm.train_dataloader()))
     assert batch["input"].shape[2:] == tuple(cfg.data.patch_size)
+    for aux in cfg.data.aux_arrays:
+        assert batch[aux].shape[2:] == tuple(cfg.data.patch_size)[:-1]
+
+
+def test_zarr_data_without_path_names_the_key(tmp_path):
+    cfg = compose_config(tmp_path, ["data.path=''"], data="zarr")
+    with pytest.raises(ConfigError, match="data.path"):
+        build_datamodule(cfg).prepare_data()
 
 
 @pytest.mark.parametrize("name", options("augment"))
@@ -77,9 +90,16 @@ def test_task_options(tmp_path, name):
     assert build_module(cfg) is not None
 
 
+def recipe_groups(name):
+    """The model and data options a recipe selects (``override /group: option`` lines)."""
+    defaults = OmegaConf.load(ROOT / "experiments" / f"{name}.yaml").get("defaults", [])
+    chosen = {k.split("/")[-1]: v for entry in defaults for k, v in entry.items()}
+    return {"model": chosen.get("model", "unet"), "data": chosen.get("data", "synthetic")}
+
+
 @pytest.mark.parametrize("name", options("experiment"))
 def test_experiment_recipes(tmp_path, name):
-    cfg = compose_config(tmp_path, [f"experiment={name}"])
+    cfg = compose_config(tmp_path, [f"experiment={name}"], **recipe_groups(name))
     check_config(cfg)
     assert build_module(cfg) is not None
     assert build_datamodule(cfg) is not None

@@ -220,3 +220,11 @@ def test_corruption_rejects_bad_values():
         MissingTraces(1.0)
     with pytest.raises(ConfigError, match="mode"):
         MissingTraces(0.5, mode="sideways")
+
+
+def test_missing_traces_on_cube_patches_remove_whole_columns():
+    x = np.ones((10, 12, 16), dtype=np.float32)
+    out, mask = MissingTraces(0.85, mode="random")(x, np.random.default_rng(2))
+    assert mask.shape == (10, 12, 1)
+    assert (1 - mask.mean()) == pytest.approx(round(0.85 * 120) / 120)
+    assert ((out == 0).all(-1) == (mask[..., 0] == 0)).all()

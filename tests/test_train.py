@@ -26,3 +26,24 @@ def test_one_epoch_writes_checkpoints_and_tensorboard(tmp_path):
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     config = ckpt["hyper_parameters"]["config"]
     assert isinstance(config, dict) and config["model"]["name"] == "unet"
+
+
+def test_pinn_trains_on_wavefields_and_logs_both_terms(tmp_path):
+    cfg = compose_config(tmp_path, ["experiment=pinn_wavefield", "trainer.max_epochs=1"],
+                         data="marmousi_wavefield", model="pinn")  # fmt: skip
+    metrics = train(cfg)
+    assert metrics["val/physics_loss"] > 0 and metrics["val/data_loss"] > 0
+    total = metrics["val/data_loss"] + 0.1 * metrics["val/physics_loss"]
+    assert metrics["val/loss"] == pytest.approx(total, rel=1e-4)
+
+
+def test_pinn_refuses_gathers_unless_allowed(tmp_path):
+    from promethium.errors import ConfigError
+
+    cfg = compose_config(tmp_path, ["model.velocity=2000"], model="pinn")
+    with pytest.raises(ConfigError, match="allow_gathers"):
+        train(cfg)
+    cfg = compose_config(
+        tmp_path, ["model.velocity=2000", "model.allow_gathers=true"], model="pinn"
+    )
+    assert "val/physics_loss" in train(cfg)

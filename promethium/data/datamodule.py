@@ -64,7 +64,7 @@ class SeismicDataModule(pl.LightningDataModule):
     """Train/val/test patch loaders over one store.
 
     Args:
-        source: provides the store (e.g. :class:`ZarrSource`, ``SyntheticGathers``).
+        source: provides the store (e.g. ``SyntheticGathers``); ``None`` reads ``path``.
         patch_size: patch extent along the trailing axes (time last).
         batch_size: patches per batch.
         num_workers: loader worker processes.
@@ -83,7 +83,7 @@ class SeismicDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        source: StoreSource,
+        source: StoreSource | None,
         patch_size: Sequence[int],
         batch_size: int = 16,
         num_workers: int = 0,
@@ -97,8 +97,12 @@ class SeismicDataModule(pl.LightningDataModule):
         cache_dir: str | Path = "outputs/cache",
         seed: int = 0,
         pin_memory: bool = False,
+        aux_arrays: Sequence[str] = (),
+        path: str | None = None,
     ) -> None:
         super().__init__()
+        if source is None:
+            source = ZarrSource(path or "")
         for key, value in (("batch_size", batch_size), ("samples_per_epoch", samples_per_epoch)):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"data.{key}: got {value!r}; allowed: a positive integer")
@@ -111,7 +115,9 @@ class SeismicDataModule(pl.LightningDataModule):
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
         self.corruption, self.augment = corruption, augment
         self.cache_dir, self.seed, self.pin_memory = Path(cache_dir), int(seed), pin_memory
+        self.aux_arrays = list(aux_arrays)
         self.path: Path | None = None
+        self.store_attrs: dict = {}
         self.datasets: dict[str, SeismicDataset] = {}
 
     def prepare_data(self) -> None:
@@ -123,14 +129,16 @@ class SeismicDataModule(pl.LightningDataModule):
         if self.datasets:
             return
         self.path = self.source.prepare(self.cache_dir)
-        _, array = open_store(self.path)
+        group, array = open_store(self.path)
+        self.store_attrs = dict(group.attrs)
         if len(self.patch_size) > array.ndim:
             raise ConfigError(
                 f"data.patch_size: {len(self.patch_size)} axes but {self.path} has {array.ndim}"
             )
         regions = make_regions(array.shape, len(self.patch_size))
         train, val, test = split_regions(regions, self.val_fraction, self.test_fraction, self.seed)
-        common = dict(path=self.path, patch_size=self.patch_size, corruption=self.corruption)
+        common = dict(path=self.path, patch_size=self.patch_size, corruption=self.corruption,
+                      aux_arrays=self.aux_arrays)  # fmt: skip
         self.datasets = {
             "train": SeismicDataset(
                 regions=train,

@@ -128,6 +128,7 @@ class SeismicDataset(Dataset):
         augment: Augmentation | None = None,
         corruption: Corruption | None = None,
         seed: int = 0,
+        aux_arrays: Sequence[str] = (),
     ) -> None:
         if mode not in SAMPLING_MODES:
             raise ConfigError(f"mode: got {mode!r}; allowed: {', '.join(SAMPLING_MODES)}")
@@ -148,7 +149,15 @@ class SeismicDataset(Dataset):
         self.windows = (
             self._grid(tuple(stride) if stride else self.patch_size) if mode == "grid" else []
         )
+        self.aux_arrays = list(aux_arrays)
+        group, _ = open_store(path)
+        for name in self.aux_arrays:
+            if name not in group:
+                raise DataError(
+                    f"{path}: array {name!r} (data.aux_arrays) is missing from the store"
+                )
         self._array: zarr.Array | None = None
+        self._group: zarr.Group | None = None
 
     def _grid(self, stride: tuple[int, ...]) -> list[tuple[Region, tuple[int, ...]]]:
         windows = []
@@ -165,14 +174,15 @@ class SeismicDataset(Dataset):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_array"] = None  # each worker process opens its own handle
+        state["_array"] = state["_group"] = None  # each worker process opens its own handles
         return state
 
     @property
     def array(self) -> zarr.Array:
         """This process's lazy handle on the store's ``data`` array."""
         if self._array is None:
-            self._array = zarr.open_group(self.path, mode="r")[DATA_ARRAY]
+            self._group = zarr.open_group(self.path, mode="r")
+            self._array = self._group[DATA_ARRAY]
         return self._array
 
     def __len__(self) -> int:
@@ -195,10 +205,27 @@ class SeismicDataset(Dataset):
         noisy, mask = (
             self.corruption(clean, rng) if self.corruption else (clean, np.ones_like(clean))
         )
-        return {
+        sample = {
             name: torch.from_numpy(np.array(np.broadcast_to(a, clean.shape), np.float32))[None]
             for name, a in (("input", noisy), ("target", clean), ("mask", mask))
         }
+        for name in self.aux_arrays:
+            sample[name] = torch.from_numpy(self.read_aux(name, region, start))[None]
+        return sample
+
+    def read_aux(self, name: str, region: Region, start: Sequence[int]) -> np.ndarray:
+        """Read an auxiliary array over the patch window minus time (edge-padded)."""
+        self.array  # noqa: B018 - opens this process's group handle
+        aux = self._group[name]
+        size = self.patch_size[:-1]
+        lead = region.lead if aux.ndim == len(self.shape) - 1 else ()
+        stop = [min(s + p, hi) for s, p, hi in zip(start, size, region.hi, strict=False)]
+        window = tuple(slice(a, b) for a, b in zip(start, stop, strict=False))
+        values = np.asarray(aux[(*lead, *window)], dtype=np.float32)
+        if values.shape != size:
+            values = np.pad(values, [(0, p - n) for p, n in zip(size, values.shape, strict=True)],
+                            mode="edge")  # fmt: skip
+        return values
 
     def read_patch(self, region: Region, start: Sequence[int]) -> np.ndarray:
         """Read one patch (zero-padded at the end where the region is smaller than it)."""

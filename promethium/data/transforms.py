@@ -114,14 +114,18 @@ MISSING_MODES = ("random", "regular", "gaps")
 
 
 class MissingTraces:
-    """Zero whole traces (the axis before time) and return the live-trace mask.
+    """Zero whole traces (all time samples at a spatial position) and return the mask.
+
+    A trace is one position of the non-time axes: the trace axis of a gather patch
+    ``(trace, time)``, or an (inline, crossline) column of a cube patch.
 
     Modes:
-        ``random``: each trace is dropped independently; exactly ``round(fraction * n)``
-        traces are removed.
-        ``regular``: keep every ``k``-th trace with ``k = round(1 / (1 - fraction))``
-        (decimation), random phase.
-        ``gaps``: contiguous gaps of ``gap_width`` traces removing about ``fraction``.
+        ``random``: exactly ``round(fraction * n_positions)`` positions are removed, drawn
+        without replacement over all positions.
+        ``regular``: decimation along the trace axis (the one before time): keep every
+        ``k``-th trace, ``k = round(1 / (1 - fraction))``, random phase.
+        ``gaps``: contiguous gaps of ``gap_width`` traces along the trace axis removing
+        about ``fraction``.
 
     Shapes: ``x: (..., trace, time)`` -> ``(x * mask, mask)`` with ``mask: (..., trace, 1)``.
     """
@@ -139,16 +143,21 @@ class MissingTraces:
         """Return the corrupted patch and the trace mask."""
         if x.ndim < 2:
             raise ConfigError("data.corruption: missing traces need 2D or 3D patches (trace axis)")
-        n = x.shape[-2]
-        keep = self._keep(n, rng)
-        mask = np.broadcast_to(keep[:, None], (*x.shape[:-2], n, 1)).astype(x.dtype)
+        positions = x.shape[:-1]
+        if self.mode == "random":
+            keep = np.ones(int(np.prod(positions)), dtype=bool)
+            keep[
+                rng.choice(keep.size, size=int(round(self.fraction * keep.size)), replace=False)
+            ] = False
+            keep = keep.reshape(positions)
+        else:
+            keep = np.broadcast_to(self._keep_along_traces(positions[-1], rng), positions)
+        mask = keep[..., None].astype(x.dtype)
         return x * mask, mask
 
-    def _keep(self, n: int, rng: np.random.Generator) -> np.ndarray:
+    def _keep_along_traces(self, n: int, rng: np.random.Generator) -> np.ndarray:
         keep = np.ones(n, dtype=bool)
-        if self.mode == "random":
-            keep[rng.choice(n, size=int(round(self.fraction * n)), replace=False)] = False
-        elif self.mode == "regular":
+        if self.mode == "regular":
             step = max(int(round(1.0 / (1.0 - self.fraction))), 1)
             keep[:] = False
             keep[int(rng.integers(step)) :: step] = True

@@ -91,6 +91,7 @@ class WaveEquationLoss(nn.Module):
             ``u_tt`` (detached), so the value is dimensionless and independent of
             amplitude units: ~0 for a solution, ~1 or more for an unrelated field.
         eps: floor of the normalising scale.
+
     """
 
     def __init__(

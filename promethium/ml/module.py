@@ -11,7 +11,7 @@ from torch import nn
 
 from promethium.ml.loss import DataLoss
 from promethium.ml.metrics import MeanSNR
-from promethium.models import PromethiumModel
+from promethium.models import PhysicsInformedNet, PromethiumModel
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
@@ -66,25 +66,45 @@ class SeismicLitModule(pl.LightningModule):
         """``(B, C_in, *S) -> (B, C_out, *S)``."""
         return self.net(x)
 
+    def setup(self, stage: str) -> None:
+        """Hand the data's sampling and axis names to a physics-informed network."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        store = getattr(datamodule, "store_attrs", None)
+        if isinstance(self.net, PhysicsInformedNet) and store:
+            self.net.configure_physics(store["dt"], store["dx"], store["axis_names"])
+
+    def _loss_terms(
+        self, pred: torch.Tensor, batch: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """``loss`` (total), ``data_loss`` and, for physics-informed nets, ``physics_loss``.
+
+        The physics term is a finite-difference residual of the prediction itself, so it
+        needs no autograd graph and is also evaluated under Lightning's ``inference_mode``
+        during validation (a residual built from ``torch.autograd.grad`` of the outputs
+        would need ``Trainer(inference_mode=False)``).
+        """
+        data = self.loss(pred, batch["target"], batch["mask"])
+        terms = {"loss": data, "data_loss": data}
+        if isinstance(self.net, PhysicsInformedNet) and self.net.physics_weight > 0:
+            terms["physics_loss"] = self.net.physics_loss(pred, batch)
+            terms["loss"] = data + self.net.physics_weight * terms["physics_loss"]
+        return terms
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        """One optimisation step on a batch; logs ``train/loss``."""
+        """One optimisation step on a batch; logs ``train/loss`` and its terms."""
         pred = self(batch["input"])
-        loss = self.loss(pred, batch["target"], batch["mask"])
-        self.log(
-            "train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=pred.shape[0]
-        )
-        return loss
+        terms = self._loss_terms(pred, batch)
+        for name, value in terms.items():
+            self.log(f"train/{name}", value, prog_bar=name == "loss", on_step=name == "loss",
+                     on_epoch=True, batch_size=pred.shape[0])  # fmt: skip
+        return terms["loss"]
 
     def _evaluate(self, batch: dict[str, torch.Tensor], split: str) -> None:
         pred = self(batch["input"])
         target, mask = batch["target"], batch["mask"]
-        self.log(
-            f"{split}/loss",
-            self.loss(pred, target, mask),
-            prog_bar=split == "val",
-            batch_size=pred.shape[0],
-            sync_dist=True,
-        )
+        for name, value in self._loss_terms(pred, batch).items():
+            self.log(f"{split}/{name}", value, prog_bar=name == "loss" and split == "val",
+                     batch_size=pred.shape[0], sync_dist=True)  # fmt: skip
         metrics = self.metrics[split]
         metrics["snr"].update(pred, target)
         metrics["snr_missing"].update(pred, target, mask)

@@ -57,6 +57,7 @@ def second_derivative(u: torch.Tensor, axis: int, spacing: float, order: int = 4
 
     Returns:
         ``u``'s shape, shorter by ``2 * order // 2`` along ``axis``.
+
     """
     radius = stencil_radius(order)
     n = u.shape[axis]
@@ -90,6 +91,7 @@ def laplacian(
 
     Returns:
         The Laplacian, cropped by the stencil radius at both ends of every spatial axis.
+
     """
     n_space = u.ndim - 2 - int(time_axis)
     if len(spacing) != n_space:
