@@ -27,15 +27,28 @@ TINY = [
 ]
 # Per data option: a source small enough to build in a second.
 TINY_DATA = {
-    "synthetic": ["data.source.n_gathers=8", "data.source.n_traces=24",
-                  "data.source.n_samples=48", "data.patch_size=[16,32]"],
-    "marmousi": ["data.source.n_shots=4", "data.source.n_samples=64",
-                 "data.source.receiver_step=8", "data.source.decimate=4",
-                 "data.patch_size=[16,32]"],
-    "marmousi_wavefield": ["data.source.n_items=4", "data.source.nz=16", "data.source.nx=16",
-                           "data.source.n_steps=16", "data.patch_size=[8,8,8]"],
+    "synthetic": [
+        "data.source.n_gathers=8",
+        "data.source.n_traces=24",
+        "data.source.n_samples=48",
+        "data.patch_size=[16,32]",
+    ],
+    "marmousi": [
+        "data.source.n_shots=4",
+        "data.source.n_samples=64",
+        "data.source.receiver_step=8",
+        "data.source.decimate=4",
+        "data.patch_size=[16,32]",
+    ],
+    "marmousi_wavefield": [
+        "data.source.n_items=4",
+        "data.source.nz=16",
+        "data.source.nx=16",
+        "data.source.n_steps=16",
+        "data.patch_size=[8,8,8]",
+    ],
     "zarr": ["data.patch_size=[16,32]"],
-}  # fmt: skip
+}
 
 
 # Per model option: a network with a few hundred parameters.

@@ -30,8 +30,17 @@ def analytic_2d(r, t, c, freq, dt, fine=20):
 def test_matches_analytic_green_function_of_homogeneous_medium():
     c, dx, freq, n = 2000.0, 5.0, 10.0, 161
     dt, nt, offset = 0.5 * dx / c, 400, 50
-    result = model_shots(np.full((n, n), c, np.float32), dx, dt, nt, [(80, 80)], freq_hz=freq,
-                         receiver_depth=80, order=8, absorb=60)  # fmt: skip
+    result = model_shots(
+        np.full((n, n), c, np.float32),
+        dx,
+        dt,
+        nt,
+        [(80, 80)],
+        freq_hz=freq,
+        receiver_depth=80,
+        order=8,
+        absorb=60,
+    )
     numeric = result.gathers[0, 80 + offset]
     exact = analytic_2d(offset * dx, np.arange(nt) * dt, c, freq, dt)
     assert numeric.max() / exact.max() == pytest.approx(1.0, abs=0.03)
@@ -63,14 +72,16 @@ def test_modelled_wavefield_satisfies_loss_with_true_velocity_only():
     dx = 10.0
     dt = 0.5 * cfl_limit(4) * dx / vel.max()
     # snapshots start once the source wavelet (2.4 / f long) has ended
-    res = model_shots(vel, dx, dt, 260, [(10, 20)], freq_hz=15.0, snapshot_every=1,
-                      snapshot_start=200)  # fmt: skip
+    res = model_shots(
+        vel, dx, dt, 260, [(10, 20)], freq_hz=15.0, snapshot_every=1, snapshot_start=200
+    )
     u = torch.from_numpy(res.snapshots)[:, None].double()  # (1, 1, z, x, t)
     loss = WaveEquationLoss(dt=dt, dx=dx, order=4)
     true = loss(u, velocity=torch.from_numpy(vel).double())
     constant = loss(u, velocity=float(vel.mean()))
-    smooth = torch.nn.functional.avg_pool2d(torch.from_numpy(vel)[None, None].double(), 15,
-                                            stride=1, padding=7, count_include_pad=False)[0, 0]  # fmt: skip
+    smooth = torch.nn.functional.avg_pool2d(
+        torch.from_numpy(vel)[None, None].double(), 15, stride=1, padding=7, count_include_pad=False
+    )[0, 0]
     smoothed = loss(u, velocity=smooth)
     assert true < 1e-6
     assert constant > 100 * true and smoothed > 100 * true

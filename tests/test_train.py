@@ -29,8 +29,12 @@ def test_one_epoch_writes_checkpoints_and_tensorboard(tmp_path):
 
 
 def test_pinn_trains_on_wavefields_and_logs_both_terms(tmp_path):
-    cfg = compose_config(tmp_path, ["experiment=pinn_wavefield", "trainer.max_epochs=1"],
-                         data="marmousi_wavefield", model="pinn")  # fmt: skip
+    cfg = compose_config(
+        tmp_path,
+        ["experiment=pinn_wavefield", "trainer.max_epochs=1"],
+        data="marmousi_wavefield",
+        model="pinn",
+    )
     metrics = train(cfg)
     assert metrics["val/physics_loss"] > 0 and metrics["val/data_loss"] > 0
     total = metrics["val/data_loss"] + 0.1 * metrics["val/physics_loss"]

@@ -137,8 +137,12 @@ class SeismicDataModule(pl.LightningDataModule):
             )
         regions = make_regions(array.shape, len(self.patch_size))
         train, val, test = split_regions(regions, self.val_fraction, self.test_fraction, self.seed)
-        common = dict(path=self.path, patch_size=self.patch_size, corruption=self.corruption,
-                      aux_arrays=self.aux_arrays)  # fmt: skip
+        common = dict(
+            path=self.path,
+            patch_size=self.patch_size,
+            corruption=self.corruption,
+            aux_arrays=self.aux_arrays,
+        )
         self.datasets = {
             "train": SeismicDataset(
                 regions=train,

@@ -223,8 +223,9 @@ class SeismicDataset(Dataset):
         window = tuple(slice(a, b) for a, b in zip(start, stop, strict=False))
         values = np.asarray(aux[(*lead, *window)], dtype=np.float32)
         if values.shape != size:
-            values = np.pad(values, [(0, p - n) for p, n in zip(size, values.shape, strict=True)],
-                            mode="edge")  # fmt: skip
+            values = np.pad(
+                values, [(0, p - n) for p, n in zip(size, values.shape, strict=True)], mode="edge"
+            )
         return values
 
     def read_patch(self, region: Region, start: Sequence[int]) -> np.ndarray:

@@ -108,16 +108,32 @@ class MarmousiGathers(_CachedSource):
         gathers = []
         for i in range(0, self.n_shots, self.shots_per_batch):
             shots = [(1, int(x)) for x in xs[i : i + self.shots_per_batch]]
-            res = model_shots(vel, dx, step, self.n_samples * sub, shots, self.freq_hz,
-                              receiver_depth=1, order=self.order, free_surface=self.free_surface)  # fmt: skip
+            res = model_shots(
+                vel,
+                dx,
+                step,
+                self.n_samples * sub,
+                shots,
+                self.freq_hz,
+                receiver_depth=1,
+                order=self.order,
+                free_surface=self.free_surface,
+            )
             gathers.append(res.gathers[:, :: self.receiver_step, ::sub])
         data = np.concatenate(gathers)
         data /= np.abs(data).max()
-        attrs = store_attrs(dt=self.dt, dx=[None, dx * self.receiver_step],
-                            axis_names=["shot", "receiver", "time"], data_unit="normalised pressure",
-                            provenance={"generator": "promethium.data.marmousi.MarmousiGathers",
-                                        "velocity_model": "Marmousi (Versteeg 1994)", **asdict(self)},
-                            source_x_m=(xs * dx).tolist())  # fmt: skip
+        attrs = store_attrs(
+            dt=self.dt,
+            dx=[None, dx * self.receiver_step],
+            axis_names=["shot", "receiver", "time"],
+            data_unit="normalised pressure",
+            provenance={
+                "generator": "promethium.data.marmousi.MarmousiGathers",
+                "velocity_model": "Marmousi (Versteeg 1994)",
+                **asdict(self),
+            },
+            source_x_m=(xs * dx).tolist(),
+        )
         chunks = (1, data.shape[1], self.n_samples)
         return data.astype(np.float32), attrs, chunks, {"velocity": vel}
 
@@ -167,14 +183,30 @@ class MarmousiWavefields(_CachedSource):
             x0 = int(rng.integers(0, full.shape[1] - self.nx + 1))
             vel = full[z0 : z0 + self.nz, x0 : x0 + self.nx]
             src = (int(rng.integers(2, self.nz - 2)), int(rng.integers(2, self.nx - 2)))
-            res = model_shots(vel, dx, dt, start + self.n_steps, [src], self.freq_hz,
-                              order=self.order, snapshot_every=1, snapshot_start=start)  # fmt: skip
+            res = model_shots(
+                vel,
+                dx,
+                dt,
+                start + self.n_steps,
+                [src],
+                self.freq_hz,
+                order=self.order,
+                snapshot_every=1,
+                snapshot_start=start,
+            )
             u = res.snapshots[0]
             fields.append(u / np.abs(u).max())
             vels.append(vel)
-        attrs = store_attrs(dt=dt, dx=[None, dx, dx], axis_names=["item", "z", "x", "time"],
-                            data_unit="normalised pressure",
-                            provenance={"generator": "promethium.data.marmousi.MarmousiWavefields",
-                                        "velocity_model": "Marmousi (Versteeg 1994)", **asdict(self)})  # fmt: skip
+        attrs = store_attrs(
+            dt=dt,
+            dx=[None, dx, dx],
+            axis_names=["item", "z", "x", "time"],
+            data_unit="normalised pressure",
+            provenance={
+                "generator": "promethium.data.marmousi.MarmousiWavefields",
+                "velocity_model": "Marmousi (Versteeg 1994)",
+                **asdict(self),
+            },
+        )
         data = np.stack(fields)
         return data, attrs, (1, *data.shape[1:]), {"velocity": np.stack(vels)}

@@ -95,16 +95,27 @@ class SeismicLitModule(pl.LightningModule):
         pred = self(batch["input"])
         terms = self._loss_terms(pred, batch)
         for name, value in terms.items():
-            self.log(f"train/{name}", value, prog_bar=name == "loss", on_step=name == "loss",
-                     on_epoch=True, batch_size=pred.shape[0])  # fmt: skip
+            self.log(
+                f"train/{name}",
+                value,
+                prog_bar=name == "loss",
+                on_step=name == "loss",
+                on_epoch=True,
+                batch_size=pred.shape[0],
+            )
         return terms["loss"]
 
     def _evaluate(self, batch: dict[str, torch.Tensor], split: str) -> None:
         pred = self(batch["input"])
         target, mask = batch["target"], batch["mask"]
         for name, value in self._loss_terms(pred, batch).items():
-            self.log(f"{split}/{name}", value, prog_bar=name == "loss" and split == "val",
-                     batch_size=pred.shape[0], sync_dist=True)  # fmt: skip
+            self.log(
+                f"{split}/{name}",
+                value,
+                prog_bar=name == "loss" and split == "val",
+                batch_size=pred.shape[0],
+                sync_dist=True,
+            )
         metrics = self.metrics[split]
         metrics["snr"].update(pred, target)
         metrics["snr_missing"].update(pred, target, mask)

@@ -66,8 +66,11 @@ class DenoisingAutoencoder(PromethiumModel):
         pad_mode: str = "constant",
     ) -> None:
         super().__init__(spatial_dims, in_channels, out_channels)
-        for key, value in (("depth", depth), ("base_channels", base_channels),
-                           ("latent_channels", latent_channels)):  # fmt: skip
+        for key, value in (
+            ("depth", depth),
+            ("base_channels", base_channels),
+            ("latent_channels", latent_channels),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"model.{key}: got {value!r}; allowed: a positive integer")
         if residual_output and in_channels != out_channels:

@@ -151,8 +151,9 @@ class PhysicsInformedNet(PromethiumModel):
         if self._loss is None:
             if self.dt is None or self.dx is None:
                 raise ConfigError("model.dt/model.dx: not set and not configured from data")
-            self._loss = WaveEquationLoss(self.dt, _as_list(self.dx), order=self.order,
-                                          normalize=self.normalize)  # fmt: skip
+            self._loss = WaveEquationLoss(
+                self.dt, _as_list(self.dx), order=self.order, normalize=self.normalize
+            )
         if self.velocity == "field":
             if "velocity" not in batch:
                 raise ConfigError("model.velocity=field: the data delivers no 'velocity' patches")

@@ -106,7 +106,8 @@ def model_shots(
     if courant > limit:
         raise ConfigError(
             f"modelling dt={dt:g} s is unstable: c_max*dt/dx = {courant:.3f} exceeds the CFL "
-            f"limit {limit:.3f} of the order-{order} stencil; use dt <= {limit * dx / float(vel.max()):.3g} s"
+            f"limit {limit:.3f} of the order-{order} stencil; "
+            f"use dt <= {limit * dx / float(vel.max()):.3g} s"
         )
     for iz, ix in sources:
         if not (0 <= iz < nz and 0 <= ix < nx):

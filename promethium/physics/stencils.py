@@ -30,11 +30,18 @@ SECOND_DERIVATIVE: dict[int, tuple[float, ...]] = {
     8: tuple(
         float(v)
         for v in (
-            Fr(-1, 560), Fr(8, 315), Fr(-1, 5), Fr(8, 5), Fr(-205, 72),
-            Fr(8, 5), Fr(-1, 5), Fr(8, 315), Fr(-1, 560),
+            Fr(-1, 560),
+            Fr(8, 315),
+            Fr(-1, 5),
+            Fr(8, 5),
+            Fr(-205, 72),
+            Fr(8, 5),
+            Fr(-1, 5),
+            Fr(8, 315),
+            Fr(-1, 560),
         )
     ),
-}  # fmt: skip
+}
 
 
 def stencil_radius(order: int) -> int:
