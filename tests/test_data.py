@@ -228,3 +228,35 @@ def test_missing_traces_on_cube_patches_remove_whole_columns():
     assert mask.shape == (10, 12, 1)
     assert (1 - mask.mean()) == pytest.approx(round(0.85 * 120) / 120)
     assert ((out == 0).all(-1) == (mask[..., 0] == 0)).all()
+
+
+@pytest.mark.parametrize("snr", [-5.0, 0.0, 10.0])
+@pytest.mark.parametrize("band", [None, (5.0, 30.0)])
+def test_additive_noise_hits_target_snr(snr, band):
+    from promethium.data.transforms import AdditiveNoise
+
+    x = SyntheticGathers(n_gathers=1, n_traces=32, n_samples=128).generate()[0]
+    noisy, mask = AdditiveNoise(snr, band_hz=band, dt=0.004)(x, np.random.default_rng(0))
+    measured = 10 * np.log10(np.sum(x**2) / np.sum((noisy - x) ** 2))
+    assert abs(measured - snr) < 0.2
+    assert (mask == 1).all()
+    if band is not None:
+        spectrum = np.abs(np.fft.rfft(noisy - x, axis=-1)) ** 2
+        freqs = np.fft.rfftfreq(128, 0.004)
+        outside = spectrum[:, (freqs < 5) | (freqs > 30)].sum()
+        assert outside < 1e-6 * spectrum.sum()
+
+
+def test_coherent_noise_is_slow_linear_and_at_target_snr():
+    from promethium.data.transforms import CoherentNoise, CorruptionChain
+
+    x = SyntheticGathers(n_gathers=1, n_traces=32, n_samples=128).generate()[0]
+    noisy, _ = CoherentNoise(snr_db=3.0, n_events=1)(x, np.random.default_rng(4))
+    noise = noisy - x
+    assert abs(10 * np.log10(np.sum(x**2) / np.sum(noise**2)) - 3.0) < 0.2
+    peaks = noise.argmax(-1)  # the arrival moves along the traces (a linear cone)
+    assert len(np.unique(peaks)) > 5
+    chained, mask = CorruptionChain([MissingTraces(0.5), CoherentNoise(0.0)])(
+        x, np.random.default_rng(1)
+    )
+    assert mask.mean() == pytest.approx(0.5)

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from promethium.data.dataset import EpochKeySampler, Region, SeismicDataset, make_regions
 from promethium.data.store import open_store
-from promethium.data.transforms import Augmentation, Corruption
+from promethium.data.transforms import Augmentation, Corruption, CorruptionChain
 from promethium.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ class SeismicDataModule(pl.LightningDataModule):
         val_fraction: share of regions held out for validation.
         test_fraction: share of regions held out for the final test.
         val_stride: grid stride for validation/test windows (default: ``patch_size``).
-        corruption: turns a clean patch into the network input (task-specific).
+        corruption: turns a clean patch into the network input (task-specific); a list
+            is applied in order (:class:`CorruptionChain`).
         augment: clean-patch augmentation applied to training samples.
         cache_dir: where generated or converted stores are cached.
         seed: seed of the split, the sample keys and the validation corruptions.
@@ -92,7 +93,7 @@ class SeismicDataModule(pl.LightningDataModule):
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         val_stride: Sequence[int] | None = None,
-        corruption: Corruption | None = None,
+        corruption: Corruption | Sequence[Corruption] | None = None,
         augment: Augmentation | None = None,
         cache_dir: str | Path = "outputs/cache",
         seed: int = 0,
@@ -113,6 +114,8 @@ class SeismicDataModule(pl.LightningDataModule):
         self.persistent_workers = persistent_workers and num_workers > 0
         self.samples_per_epoch, self.val_stride = samples_per_epoch, val_stride
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
+        if isinstance(corruption, Sequence):
+            corruption = CorruptionChain(corruption) if corruption else None
         self.corruption, self.augment = corruption, augment
         self.cache_dir, self.seed, self.pin_memory = Path(cache_dir), int(seed), pin_memory
         self.aux_arrays = list(aux_arrays)

@@ -166,3 +166,116 @@ class MissingTraces:
             for start in rng.integers(0, max(n - self.gap_width, 1), n_gaps):
                 keep[start : start + self.gap_width] = False
         return keep
+
+
+def scale_to_snr(signal: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """Scale ``noise`` so that ``10 log10(sum s^2 / sum n^2) == snr_db`` exactly."""
+    p_signal, p_noise = float(np.sum(signal**2)), float(np.sum(noise**2))
+    if p_signal == 0.0 or p_noise == 0.0:
+        return np.zeros_like(noise)
+    return noise * np.sqrt(p_signal / (p_noise * 10.0 ** (snr_db / 10.0)))
+
+
+def _draw(value: float | Sequence[float], rng: np.random.Generator) -> float:
+    """A fixed value, or a uniform draw from ``[low, high]``."""
+    if isinstance(value, int | float):
+        return float(value)
+    return float(rng.uniform(value[0], value[1]))
+
+
+class AdditiveNoise:
+    """Random noise at a target SNR (dB, measured over the patch), white or band-limited.
+
+    Band-limited noise is white Gaussian noise filtered along time to ``band_hz`` (a
+    zero-phase box filter in the frequency domain), the typical swell/wind noise band.
+
+    Args:
+        snr_db: target SNR, or ``[low, high]`` to draw one per patch.
+        band_hz: ``[f_low, f_high]`` pass band in Hz, or ``None`` for white noise.
+        dt: time sampling (s) of the patches (needed for ``band_hz``).
+    """
+
+    def __init__(
+        self,
+        snr_db: float | Sequence[float] = 0.0,
+        band_hz: Sequence[float] | None = None,
+        dt: float | None = None,
+    ) -> None:
+        if band_hz is not None and (dt is None or dt <= 0):
+            raise ConfigError("data.corruption.dt: band-limited noise needs the sampling dt (s)")
+        if band_hz is not None and not 0 <= band_hz[0] < band_hz[1]:
+            raise ConfigError(f"data.corruption.band_hz: got {band_hz!r}; allowed: [low, high]")
+        self.snr_db, self.band_hz, self.dt = snr_db, band_hz, dt
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(x + noise, ones)``."""
+        noise = rng.standard_normal(x.shape).astype(np.float32)
+        if self.band_hz is not None:
+            spectrum = np.fft.rfft(noise, axis=-1)
+            freqs = np.fft.rfftfreq(x.shape[-1], self.dt)
+            spectrum[..., (freqs < self.band_hz[0]) | (freqs > self.band_hz[1])] = 0
+            noise = np.fft.irfft(spectrum, n=x.shape[-1], axis=-1).astype(np.float32)
+        noise = scale_to_snr(x, noise, _draw(self.snr_db, rng))
+        return (x + noise).astype(x.dtype), np.ones((*x.shape[:-1], 1), x.dtype)
+
+
+class CoherentNoise:
+    """Ground-roll-like coherent noise: slow, low-frequency linear events from a source point.
+
+    Each event is a Ricker wavelet on the moveout ``t0 + |x - x_s| / v`` across the trace
+    axis (the axis before time), broadcast over any other spatial axes.
+
+    Args:
+        snr_db: target SNR of signal to this noise (or ``[low, high]``).
+        dt: time sampling (s).
+        dx: trace spacing (m).
+        velocity: apparent velocity range (m/s).
+        freq_hz: Ricker peak-frequency range (Hz).
+        n_events: events per patch.
+    """
+
+    def __init__(
+        self,
+        snr_db: float | Sequence[float] = 0.0,
+        dt: float = 0.004,
+        dx: float = 12.5,
+        velocity: Sequence[float] = (250.0, 700.0),
+        freq_hz: Sequence[float] = (4.0, 12.0),
+        n_events: int = 2,
+    ) -> None:
+        if dt <= 0 or dx <= 0:
+            raise ConfigError("data.corruption.dt/dx: coherent noise needs positive dt (s), dx (m)")
+        self.snr_db, self.dt, self.dx = snr_db, dt, dx
+        self.velocity, self.freq_hz, self.n_events = velocity, freq_hz, int(n_events)
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(x + coherent noise, ones)``."""
+        from promethium.data.synthetic import ricker  # local: synthetic imports store/zarr
+
+        n_traces = x.shape[-2] if x.ndim >= 2 else 1
+        offsets = (np.arange(n_traces) - rng.uniform(0, n_traces)) * self.dx
+        t = np.arange(x.shape[-1]) * self.dt
+        noise = np.zeros((n_traces, x.shape[-1]), np.float32)
+        for _ in range(self.n_events):
+            arrival = rng.uniform(0, 0.3 * t[-1]) + np.abs(offsets) / _draw(self.velocity, rng)
+            noise += ricker(t[None, :] - arrival[:, None], _draw(self.freq_hz, rng)).astype(
+                np.float32
+            )
+        noise = np.broadcast_to(noise if x.ndim >= 2 else noise[0], x.shape)
+        noise = scale_to_snr(x, noise, _draw(self.snr_db, rng))
+        return (x + noise).astype(x.dtype), np.ones((*x.shape[:-1], 1), x.dtype)
+
+
+class CorruptionChain:
+    """Apply corruptions in order; the masks multiply (a sample is observed if kept by all)."""
+
+    def __init__(self, corruptions: Sequence[Corruption]) -> None:
+        self.corruptions = list(corruptions)
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Return the corrupted patch and the combined mask."""
+        mask = np.ones((*x.shape[:-1], 1), x.dtype)
+        for corruption in self.corruptions:
+            x, m = corruption(x, rng)
+            mask = mask * m
+        return x, mask
