@@ -48,6 +48,7 @@ TINY_DATA = {
         "data.patch_size=[8,8,8]",
     ],
     "zarr": ["data.patch_size=[16,32]"],
+    "segy": ["data.patch_size=[4,16]"],
 }
 
 

@@ -9,6 +9,7 @@ from promethium.data import SyntheticGathers
 from promethium.errors import ConfigError
 from promethium.ml.train import build_datamodule, build_module, build_trainer
 from tests.conftest import CONF, ROOT, compose_config
+from tests.test_segy import write_prestack
 
 
 def options(group):
@@ -44,6 +45,9 @@ def test_data_options(tmp_path, name):
     if name == "zarr":
         store = SyntheticGathers(n_gathers=6, n_traces=20, n_samples=40).prepare(tmp_path / "zs")
         extra = [f"data.path={store}"]
+    if name == "segy":
+        write_prestack(tmp_path / "shots.sgy")
+        extra = [f"data.path={tmp_path / 'shots.sgy'}"]
     cfg = compose_config(tmp_path, extra, data=name)
     dm = build_datamodule(cfg)
     dm.prepare_data()

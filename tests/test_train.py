@@ -51,3 +51,19 @@ def test_pinn_refuses_gathers_unless_allowed(tmp_path):
         tmp_path, ["model.velocity=2000", "model.allow_gathers=true"], model="pinn"
     )
     assert "val/physics_loss" in train(cfg)
+
+
+def test_trains_straight_from_segy(tmp_path):
+    from tests.test_segy import write_prestack
+
+    write_prestack(tmp_path / "shots.sgy")
+    cfg = compose_config(
+        tmp_path,
+        [
+            f"data.path={tmp_path / 'shots.sgy'}",
+            "trainer=debug",
+            "trainer.enable_progress_bar=false",
+        ],
+        data="segy",
+    )
+    assert "val/snr" in train(cfg)

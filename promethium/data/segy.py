@@ -1,0 +1,324 @@
+"""SEG-Y import to and export from Promethium Zarr stores (through segyio).
+
+Import sorts traces into a regular array by one or two trace-header keys: pre-stack
+gathers by ``FieldRecord`` (or ``CDP``, ...), post-stack cubes by
+``["INLINE_3D", "CROSSLINE_3D"]``. It streams gather by gather (each gather is one Zarr
+chunk, written whole), so memory is bounded by a gather plus one int32 per trace and
+header field, not by the file size. Every trace header field is kept as an int32 array
+``headers/<field>`` shaped like the gather grid, with ``trace_index`` (the trace's
+position in the file, ``-1`` for padding), and the textual and binary file headers go
+into the store attributes, so export rewrites the original file exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import segyio
+import zarr
+from rich.progress import track
+
+from promethium.data.store import (
+    DATA_ARRAY,
+    atomic_store,
+    open_store,
+    store_attrs,
+    validate_store,
+)
+from promethium.errors import ConfigError, DataError
+
+HEADER_FIELDS: dict[str, int] = dict(segyio.tracefield.keys)
+SEGY_FORMATS = {1: "IBM float32", 5: "IEEE float32"}
+
+
+@contextmanager
+def open_segy(path: str | os.PathLike) -> Iterator[segyio.SegyFile]:
+    """Open a SEG-Y file without geometry inference; clear errors for bad files.
+
+    Raises:
+        DataError: naming the file when it is missing, not SEG-Y or truncated.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such SEG-Y file")
+    try:
+        handle = segyio.open(str(path), "r", ignore_geometry=True)
+    except Exception as err:  # segyio raises RuntimeError/ValueError/OSError variants
+        raise DataError(f"{path}: not a readable SEG-Y file ({err})") from err
+    with handle as f:
+        trace_bytes = 240 + len(f.samples) * 4
+        expected = 3600 + f.ext_headers * 3200 + f.tracecount * trace_bytes
+        if path.stat().st_size < expected or f.tracecount == 0:
+            raise DataError(
+                f"{path}: truncated SEG-Y file ({path.stat().st_size} bytes, "
+                f"header says {f.tracecount} traces of {len(f.samples)} samples)"
+            )
+        yield f
+
+
+def _field(name: str) -> int:
+    if name not in HEADER_FIELDS:
+        raise ConfigError(
+            f"data.sort: unknown trace header {name!r}; allowed: {', '.join(HEADER_FIELDS)}"
+        )
+    return HEADER_FIELDS[name]
+
+
+def trace_grid(f: segyio.SegyFile, sort: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Place every trace on a ``(n_gathers, n_traces)`` grid by its header keys.
+
+    With one key, traces keep file order inside each gather; with two, the second key
+    gives the column (e.g. crossline), so gathers line up. Returns the grid of file
+    trace indices (``-1`` where a gather has fewer traces) and the gathers' key values.
+    """
+    if not sort:
+        return np.arange(f.tracecount)[None, :], np.zeros(1, dtype=np.int64)
+    primary = np.asarray(f.attributes(_field(sort[0]))[:], dtype=np.int64)
+    gathers, gather_of = np.unique(primary, return_inverse=True)
+    if len(sort) > 1:
+        columns, column_of = np.unique(
+            np.asarray(f.attributes(_field(sort[1]))[:]), return_inverse=True
+        )
+        width = len(columns)
+    else:
+        order = np.argsort(gather_of, kind="stable")
+        starts = np.searchsorted(gather_of[order], np.arange(len(gathers)))
+        column_of = np.empty_like(gather_of)
+        column_of[order] = np.arange(f.tracecount) - starts[gather_of[order]]
+        width = int(np.bincount(gather_of).max())
+    grid = np.full((len(gathers), width), -1, dtype=np.int64)
+    if np.any(np.bincount(gather_of * width + column_of, minlength=grid.size) > 1):
+        raise DataError(f"{f._filename}: several traces share the same {'/'.join(sort)} key")
+    grid[gather_of, column_of] = np.arange(f.tracecount)
+    return grid, gathers
+
+
+def _file_headers(f: segyio.SegyFile) -> dict[str, Any]:
+    return {
+        "text": [bytes(f.text[i]).hex() for i in range(1 + f.ext_headers)],
+        "binary": {str(int(k)): int(v) for k, v in f.bin.items()},
+        "format": int(f.format),
+        "samples": [float(s) for s in f.samples],
+    }
+
+
+def segy_to_zarr(
+    segy_path: str | os.PathLike,
+    zarr_path: str | os.PathLike,
+    sort: Sequence[str] = ("FieldRecord",),
+    axis_names: Sequence[str] | None = None,
+    dx: Sequence[float | None] | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> Path:
+    """Convert a SEG-Y file to a Promethium store (see module docstring).
+
+    Args:
+        segy_path: input file (IBM or IEEE floats).
+        zarr_path: output store; written atomically (a failure leaves no store behind).
+        sort: one or two trace-header names; empty for one line in file order.
+        axis_names: names of the two non-time axes (default by ``sort``).
+        dx: spacing (m) of the two non-time axes, ``None`` for index axes.
+        overwrite: replace an existing store.
+        progress: show a progress bar.
+
+    Returns:
+        The store path.
+    """
+    sort = list(sort)
+    with open_segy(segy_path) as f:
+        dt_us = segyio.tools.dt(f, fallback_dt=0.0)
+        if not dt_us or dt_us <= 0:
+            raise DataError(
+                f"{segy_path}: sample interval missing (binary header 'Interval' and "
+                "trace header 'TRACE_SAMPLE_INTERVAL' are 0)"
+            )
+        grid, keys = trace_grid(f, sort)
+        names = list(axis_names or _default_axes(sort))
+        attrs = store_attrs(
+            dt=dt_us * 1e-6,
+            dx=list(dx or [None, None]),
+            axis_names=[*names, "time"],
+            provenance={
+                "source": str(Path(segy_path).resolve()),
+                "sort": sort,
+                "format": SEGY_FORMATS.get(int(f.format), int(f.format)),
+            },
+            segy=_file_headers(f),
+            gather_keys=keys.tolist(),
+        )
+        n_samples = len(f.samples)
+        with atomic_store(zarr_path, overwrite=overwrite) as group:
+            group.attrs.update(attrs)
+            data = group.create_array(
+                DATA_ARRAY,
+                shape=(*grid.shape, n_samples),
+                chunks=(1, grid.shape[1], n_samples),
+                dtype="float32",
+            )
+            group.create_array("trace_index", shape=grid.shape, dtype="int64")[...] = grid
+            valid = grid >= 0
+            for name, byte in HEADER_FIELDS.items():
+                values = np.zeros(grid.shape, dtype=np.int32)
+                values[valid] = np.asarray(f.attributes(byte)[:], dtype=np.int32)[grid[valid]]
+                group.create_array(f"headers/{name}", shape=grid.shape, dtype="int32")[...] = values
+            rows = track(range(grid.shape[0]), description="SEG-Y -> Zarr", disable=not progress)
+            for g in rows:
+                data[g] = _read_gather(f, grid[g], n_samples)
+            validate_store(group, zarr_path)
+    return Path(zarr_path)
+
+
+def _default_axes(sort: Sequence[str]) -> list[str]:
+    if len(sort) == 2 and "INLINE" in sort[0].upper():
+        return ["inline", "crossline"]
+    return ["gather", "trace"] if sort else ["line", "trace"]
+
+
+def _read_gather(f: segyio.SegyFile, row: np.ndarray, n_samples: int) -> np.ndarray:
+    out = np.zeros((len(row), n_samples), dtype=np.float32)
+    live = np.flatnonzero(row >= 0)
+    if live.size == 0:
+        return out
+    idx = row[live]
+    if np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)):  # contiguous: one read
+        out[live] = np.asarray(f.trace.raw[int(idx[0]) : int(idx[0]) + idx.size]).reshape(
+            idx.size, -1
+        )
+    else:
+        out[live] = np.stack([f.trace[int(i)] for i in idx])
+    return out
+
+
+def zarr_to_segy(
+    zarr_path: str | os.PathLike,
+    segy_path: str | os.PathLike,
+    overwrite: bool = False,
+    header_store: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> Path:
+    """Write a store back to SEG-Y.
+
+    Traces go back to their original file positions with their original headers when the
+    store (or ``header_store``, e.g. the input of an inference run) came from
+    :func:`segy_to_zarr`; otherwise minimal headers are made (``FieldRecord`` = gather,
+    ``TraceNumber`` = trace, sample count and interval). The file is written to a
+    temporary name and renamed, so a failure never leaves a partial file at ``segy_path``.
+    """
+    target = Path(segy_path)
+    if target.exists() and not overwrite:
+        raise DataError(f"{target}: output exists; refusing to overwrite it")
+    group, data = open_store(zarr_path)
+    headers = open_store(header_store)[0] if header_store else group
+    if data.ndim != 3:
+        raise DataError(
+            f"{zarr_path}: SEG-Y export needs a 3D (gather, trace, time) array, got {data.shape}"
+        )
+    meta = dict(headers.attrs).get("segy")
+    grid = np.asarray(headers["trace_index"][...]) if meta and "trace_index" in headers else None
+    if grid is not None and grid.shape != tuple(data.shape[:2]):
+        raise DataError(
+            f"{header_store or zarr_path}: trace_index {grid.shape} does not match "
+            f"data {data.shape}"
+        )
+    if grid is None:
+        grid = np.arange(data.shape[0] * data.shape[1]).reshape(data.shape[:2])
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        _write_segy(
+            tmp, data, grid, headers if meta else None, meta, float(group.attrs["dt"]), progress
+        )
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _write_segy(
+    path: Path,
+    data: zarr.Array,
+    grid: np.ndarray,
+    headers: zarr.Group | None,
+    meta: dict | None,
+    dt: float,
+    progress: bool,
+) -> None:
+    spec = segyio.spec()
+    spec.format = int(meta["format"]) if meta else 5
+    spec.samples = meta["samples"] if meta else list(np.arange(data.shape[-1]) * dt * 1e3)
+    spec.tracecount = int((grid >= 0).sum())
+    spec.ext_headers = len(meta["text"]) - 1 if meta else 0
+    fields = (
+        {name: np.asarray(headers[f"headers/{name}"][...]) for name in HEADER_FIELDS}
+        if headers
+        else {}
+    )
+    with segyio.create(str(path), spec) as out:
+        if meta:
+            for i, text in enumerate(meta["text"]):
+                out.text[i] = bytes.fromhex(text)
+            out.bin.update({int(k): v for k, v in meta["binary"].items()})
+        else:
+            out.bin.update(hns=data.shape[-1], hdt=int(round(dt * 1e6)), format=spec.format)
+        for g in track(range(grid.shape[0]), description="Zarr -> SEG-Y", disable=not progress):
+            block = np.asarray(data[g])
+            for t in np.flatnonzero(grid[g] >= 0):
+                position = int(grid[g, t])
+                if fields:
+                    out.header[position] = {
+                        HEADER_FIELDS[k]: int(v[g, t]) for k, v in fields.items()
+                    }
+                else:
+                    out.header[position] = {
+                        segyio.TraceField.TRACE_SEQUENCE_FILE: position + 1,
+                        segyio.TraceField.FieldRecord: g + 1,
+                        segyio.TraceField.TraceNumber: int(t) + 1,
+                        segyio.TraceField.TRACE_SAMPLE_COUNT: data.shape[-1],
+                        segyio.TraceField.TRACE_SAMPLE_INTERVAL: int(round(dt * 1e6)),
+                    }
+                out.trace[position] = block[t]
+
+
+@dataclass
+class SegyFile:
+    """A SEG-Y file as a data source (``data=segy data.path=FILE``).
+
+    It is converted to a cached store on first use, keyed by the file's path, size,
+    modification time and ``sort``.
+
+    Args:
+        path: the SEG-Y file.
+        sort: trace-header keys that form the gathers (see :func:`segy_to_zarr`).
+    """
+
+    path: str
+    sort: list[str] = field(default_factory=lambda: ["FieldRecord"])
+
+    def prepare(self, cache_dir: str | Path) -> Path:
+        """Convert once into ``cache_dir`` and return the store path."""
+        if not self.path:
+            raise ConfigError("data.path: no SEG-Y file given; set data.path=/path/to/file.sgy")
+        source = Path(self.path).resolve()
+        if not source.is_file():
+            raise DataError(f"{source}: no such SEG-Y file (data.path)")
+        stat = source.stat()
+        key = f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{','.join(self.sort)}"
+        target = (
+            Path(cache_dir)
+            / f"segy_{source.stem}_{hashlib.sha256(key.encode()).hexdigest()[:12]}.zarr"
+        )
+        if not target.exists():
+            try:
+                segy_to_zarr(source, target, sort=self.sort, progress=False)
+            except DataError:
+                if not target.exists():  # not a lost race with a concurrent conversion
+                    raise
+        return target

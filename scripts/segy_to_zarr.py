@@ -1,0 +1,54 @@
+"""Convert SEG-Y to a Promethium Zarr store, or a store back to SEG-Y.
+
+    python scripts/segy_to_zarr.py shots.sgy shots.zarr --sort FieldRecord
+    python scripts/segy_to_zarr.py cube.sgy cube.zarr --sort INLINE_3D CROSSLINE_3D
+    python scripts/segy_to_zarr.py shots.zarr shots_out.sgy            # export
+    python scripts/segy_to_zarr.py pred.zarr pred.sgy --headers shots.zarr
+
+The direction follows the input: a file (SEG-Y) is imported, a folder (Zarr) exported.
+Errors name the file and exit with status 2; no partial output is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from promethium.data.segy import segy_to_zarr, zarr_to_segy
+from promethium.errors import PromethiumError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("source", type=Path)
+    parser.add_argument("target", type=Path)
+    parser.add_argument(
+        "--sort",
+        nargs="*",
+        default=["FieldRecord"],
+        help="trace-header key(s) that form gathers (import)",
+    )
+    parser.add_argument(
+        "--headers", type=Path, default=None, help="store whose SEG-Y headers to reuse (export)"
+    )
+    parser.add_argument("--overwrite", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        if args.source.is_dir():
+            zarr_to_segy(
+                args.source, args.target, overwrite=args.overwrite, header_store=args.headers
+            )
+        else:
+            segy_to_zarr(args.source, args.target, sort=args.sort, overwrite=args.overwrite)
+    except PromethiumError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""SEG-Y import/export round trips with files written by segyio itself."""
+
+import numpy as np
+import pytest
+import segyio
+
+from promethium.data.segy import SegyFile, segy_to_zarr, zarr_to_segy
+from promethium.data.store import open_store
+from promethium.errors import DataError
+
+
+def write_prestack(path, n_gathers=4, n_traces=(5, 7, 6, 7), n_samples=50, fmt=1, shuffle=False):
+    """A pre-stack file: gathers of unequal size, IBM floats, realistic headers."""
+    rng = np.random.default_rng(0)
+    records = [(g, t) for g in range(n_gathers) for t in range(n_traces[g])]
+    if shuffle:
+        records = [records[i] for i in rng.permutation(len(records))]
+    spec = segyio.spec()
+    spec.format, spec.samples, spec.tracecount = fmt, list(range(n_samples)), len(records)
+    data = rng.normal(size=(len(records), n_samples)).astype(np.float32) * 1e3
+    with segyio.create(str(path), spec) as f:
+        f.text[0] = segyio.create_text_header({1: "PROMETHIUM TEST FILE", 2: "PRE-STACK IBM"})
+        f.bin.update(hdt=2000, hns=n_samples, format=fmt)
+        for i, (g, t) in enumerate(records):
+            f.header[i] = {
+                segyio.TraceField.TRACE_SEQUENCE_FILE: i + 1,
+                segyio.TraceField.FieldRecord: 100 + g,
+                segyio.TraceField.TraceNumber: t + 1,
+                segyio.TraceField.offset: 25 * t - 50,
+                segyio.TraceField.CDP: 1000 + g * 3 + t,
+                segyio.TraceField.SourceX: 12345 + g,
+                segyio.TraceField.TRACE_SAMPLE_COUNT: n_samples,
+                segyio.TraceField.TRACE_SAMPLE_INTERVAL: 2000,
+            }
+            f.trace[i] = data[i]
+    with segyio.open(str(path), ignore_geometry=True) as f:  # values after IBM rounding
+        return np.stack([f.trace[i] for i in range(f.tracecount)]), records
+
+
+@pytest.mark.parametrize("fmt", [1, 5])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_prestack_roundtrip_is_bit_identical(tmp_path, fmt, shuffle):
+    src = tmp_path / "in.sgy"
+    traces, records = write_prestack(src, fmt=fmt, shuffle=shuffle)
+    store = segy_to_zarr(src, tmp_path / "s.zarr", sort=["FieldRecord"], progress=False)
+    group, data = open_store(store)
+    assert data.shape == (4, 7, 50)
+    assert group.attrs["dt"] == pytest.approx(0.002)
+    assert group.attrs["gather_keys"] == [100, 101, 102, 103]
+    # every trace sits in its gather, in file order, padded with zeros
+    for i, (g, _t) in enumerate(records):
+        row = list(np.asarray(group["trace_index"][g]))
+        assert np.array_equal(data[g, row.index(i)], traces[i])
+    assert (np.asarray(group["trace_index"][0, 5:]) == -1).all() and not data[0, 5:].any()
+    out = zarr_to_segy(store, tmp_path / "out.sgy", progress=False)
+    assert out.read_bytes() == src.read_bytes()
+    with (
+        segyio.open(str(src), ignore_geometry=True) as a,
+        segyio.open(str(out), ignore_geometry=True) as b,
+    ):
+        assert all(dict(a.header[i]) == dict(b.header[i]) for i in range(a.tracecount))
+
+
+def test_poststack_cube_by_inline_crossline(tmp_path):
+    path = tmp_path / "cube.sgy"
+    spec = segyio.spec()
+    spec.format, spec.samples, spec.tracecount = 5, list(range(20)), 12
+    cube = np.arange(12 * 20, dtype=np.float32).reshape(3, 4, 20)
+    with segyio.create(str(path), spec) as f:
+        f.bin.update(hdt=4000, hns=20, format=5)
+        for i in range(12):
+            il, xl = divmod(i, 4)
+            f.header[i] = {
+                segyio.TraceField.INLINE_3D: 10 + il,
+                segyio.TraceField.CROSSLINE_3D: 50 + xl,
+            }
+            f.trace[i] = cube[il, xl]
+    store = segy_to_zarr(
+        path, tmp_path / "c.zarr", sort=["INLINE_3D", "CROSSLINE_3D"], progress=False
+    )
+    group, data = open_store(store)
+    assert group.attrs["axis_names"] == ["inline", "crossline", "time"]
+    np.testing.assert_array_equal(data[...], cube)
+
+
+def test_not_segy_and_truncated_files_are_clear_and_leave_nothing(tmp_path):
+    bogus = tmp_path / "notes.sgy"
+    bogus.write_text("this is not seismic data\n" * 10)
+    with pytest.raises(DataError, match="notes.sgy"):
+        segy_to_zarr(bogus, tmp_path / "a.zarr", progress=False)
+    good = tmp_path / "good.sgy"
+    write_prestack(good)
+    truncated = tmp_path / "cut.sgy"
+    truncated.write_bytes(good.read_bytes()[:-500])
+    with pytest.raises(DataError, match="truncated"):
+        segy_to_zarr(truncated, tmp_path / "b.zarr", progress=False)
+    with pytest.raises(DataError, match="no such"):
+        segy_to_zarr(tmp_path / "absent.sgy", tmp_path / "c.zarr", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.sgy", "good.sgy", "notes.sgy"]
+
+
+def test_export_refuses_to_overwrite_and_keeps_old_file(tmp_path):
+    src = tmp_path / "in.sgy"
+    write_prestack(src)
+    store = segy_to_zarr(src, tmp_path / "s.zarr", progress=False)
+    with pytest.raises(DataError, match="exists"):
+        zarr_to_segy(store, src, progress=False)
+
+
+def test_segy_source_caches_conversion(tmp_path):
+    src = tmp_path / "in.sgy"
+    write_prestack(src)
+    source = SegyFile(str(src), sort=["FieldRecord"])
+    first = source.prepare(tmp_path / "cache")
+    assert first == source.prepare(tmp_path / "cache")
+    assert open_store(first)[1].shape == (4, 7, 50)
+
+
+def test_conversion_script_round_trip_and_error_exit(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    src = tmp_path / "in.sgy"
+    write_prestack(src)
+    script = str(ROOT / "scripts" / "segy_to_zarr.py")
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, script, *map(str, a)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert run(src, tmp_path / "s.zarr").returncode == 0
+    assert run(tmp_path / "s.zarr", tmp_path / "out.sgy").returncode == 0
+    assert (tmp_path / "out.sgy").read_bytes() == src.read_bytes()
+    bad = run(tmp_path / "missing.sgy", tmp_path / "x.zarr")
+    assert bad.returncode == 2 and "missing.sgy" in bad.stderr and "Traceback" not in bad.stderr
