@@ -125,6 +125,7 @@ def test_conversion_script_round_trip_and_error_exit(tmp_path):
     src = tmp_path / "in.sgy"
     write_prestack(src)
     script = str(ROOT / "scripts" / "segy_to_zarr.py")
+
     def run(*a):
         return subprocess.run(
             [sys.executable, script, *map(str, a)],
@@ -132,6 +133,7 @@ def test_conversion_script_round_trip_and_error_exit(tmp_path):
             text=True,
             timeout=120,
         )
+
     assert run(src, tmp_path / "s.zarr").returncode == 0
     assert run(tmp_path / "s.zarr", tmp_path / "out.sgy").returncode == 0
     assert (tmp_path / "out.sgy").read_bytes() == src.read_bytes()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import zarr
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from promethium.data.store import DATA_ARRAY, open_store
 from promethium.data.transforms import Augmentation, Corruption
@@ -181,6 +181,11 @@ class SeismicDataset(Dataset):
     def array(self) -> zarr.Array:
         """This process's lazy handle on the store's ``data`` array."""
         if self._array is None:
+            if get_worker_info() is not None:
+                # A loader worker is one of several processes sharing the cores; zarr's
+                # default thread pool per read costs more than it gains there (measured in
+                # scripts/bench_data.py: ~3x faster unaligned patch reads with one thread).
+                zarr.config.set({"threading.max_workers": 1})
             self._group = zarr.open_group(self.path, mode="r")
             self._array = self._group[DATA_ARRAY]
         return self._array

@@ -87,9 +87,10 @@ class WaveEquationLoss(nn.Module):
         velocity: default velocity (scalar or tensor); ``forward`` may pass its own.
         order: accuracy order of the Laplacian (2, 4, 6, 8).
         reduction: ``mean`` over the batch, ``sum``, or ``none`` (per sample).
-        normalize: divide each sample's mean squared residual by the mean square of its
-            ``u_tt`` (detached), so the value is dimensionless and independent of
-            amplitude units: ~0 for a solution, ~1 or more for an unrelated field.
+        normalize: divide each sample's mean squared residual by the mean square of
+            ``u_tt`` (detached; of ``reference`` if given), so the value is dimensionless
+            and independent of amplitude units: ~0 for a solution, ~1 or more for an
+            unrelated field.
         eps: floor of the normalising scale.
 
     """
@@ -152,8 +153,18 @@ class WaveEquationLoss(nn.Module):
         u: torch.Tensor,
         velocity: float | torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
+        reference: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Mean squared (optionally normalised, masked) residual."""
+        """Mean squared (optionally normalised, masked) residual.
+
+        Args:
+            u: wavefield ``(B, C, *space, T)``.
+            velocity: overrides the constructor's velocity.
+            mask: where to evaluate (broadcastable to ``u``).
+            reference: field whose ``u_tt`` sets the normalising scale (e.g. the training
+                target); default ``u`` itself. Normalising a prediction by its own scale
+                rewards shrinking it towards zero, so pass the target when training.
+        """
         res = self.residual(u, velocity)
         radius = stencil_radius(self.order)
         interior = [(a, radius) for a in range(2, u.ndim - 1)] + [(u.ndim - 1, 1)]
@@ -166,7 +177,8 @@ class WaveEquationLoss(nn.Module):
             1
         )
         if self.normalize:
-            u_tt = crop_interior(second_time_derivative(u, self.dt), interior[:-1]).detach()
+            ref = u if reference is None else reference
+            u_tt = crop_interior(second_time_derivative(ref, self.dt), interior[:-1]).detach()
             scale = (weight * u_tt.square()).flatten(1).sum(1) / weight.flatten(1).sum(1).clamp_min(
                 1
             )

@@ -147,7 +147,10 @@ class PhysicsInformedNet(PromethiumModel):
         self._loss = None
 
     def physics_loss(self, pred: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Normalised wave-equation residual of ``pred`` (no autograd needed to evaluate)."""
+        """Wave-equation residual of ``pred``, normalised by the target's ``u_tt`` scale.
+
+        No autograd graph is needed to evaluate it (finite differences of ``pred``).
+        """
         if self._loss is None:
             if self.dt is None or self.dx is None:
                 raise ConfigError("model.dt/model.dx: not set and not configured from data")
@@ -160,7 +163,7 @@ class PhysicsInformedNet(PromethiumModel):
             velocity = batch["velocity"]
         else:
             velocity = float(self.velocity)
-        return self._loss(pred, velocity=velocity)
+        return self._loss(pred, velocity=velocity, reference=batch.get("target"))
 
 
 def _as_list(value: float | Sequence[float]) -> list[float]:

@@ -1,0 +1,204 @@
+"""Patch throughput of SeismicDataset (Zarr, lazy) against in-memory numpy and np.memmap.
+
+    python scripts/bench_data.py --gathers 2000 --out outputs/bench/data.json
+
+Writes a random float32 store ``(gathers, traces, samples)`` (2 GB by default) as Zarr
+and as a raw ``.npy`` file, then reads the same random patches from each source through
+the same DataLoader (batch size, workers, missing-trace corruption), each method in its
+own process so that its peak RSS (main process + workers) is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _bench import report  # noqa: E402
+
+from promethium.data.dataset import EpochKeySampler, SeismicDataset  # noqa: E402
+from promethium.data.store import store_attrs, write_store  # noqa: E402
+from promethium.data.transforms import MissingTraces  # noqa: E402
+
+
+class ArrayPatches(Dataset):
+    """The same key -> patch draw as SeismicDataset's random mode, over a numpy array."""
+
+    def __init__(self, array: np.ndarray, patch: tuple[int, int]) -> None:
+        self.array, self.patch, self.corruption = array, patch, MissingTraces(0.5)
+
+    def __len__(self) -> int:
+        return 1 << 30
+
+    def __getitem__(self, key: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng(int(key))
+        g = int(rng.integers(self.array.shape[0]))
+        t0 = int(rng.integers(0, self.array.shape[1] - self.patch[0] + 1))
+        s0 = int(rng.integers(0, self.array.shape[2] - self.patch[1] + 1))
+        clean = np.array(self.array[g, t0 : t0 + self.patch[0], s0 : s0 + self.patch[1]])
+        noisy, mask = self.corruption(clean, rng)
+        return {
+            "input": torch.from_numpy(noisy)[None],
+            "target": torch.from_numpy(clean)[None],
+            "mask": torch.from_numpy(np.array(np.broadcast_to(mask, clean.shape)))[None],
+        }
+
+
+class PeakRSS:
+    """Samples the summed resident memory of this process and its children every 20 ms.
+
+    (``getrusage`` is no use here: its ``ru_maxrss`` survives ``exec`` and reports the
+    parent's peak.) Shared pages of forked workers count once per process, so the sum is
+    an upper bound.
+    """
+
+    def __init__(self) -> None:
+        self.peak, self._running = 0.0, True
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _rss_mb(pid: int) -> float:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
+    def _tree(self) -> list[int]:
+        pids, me = [], os.getpid()
+        for task in Path(f"/proc/{me}/task").iterdir():
+            children = (task / "children").read_text().split()
+            pids += [int(c) for c in children]
+        return [me, *pids]
+
+    def _run(self) -> None:
+        while self._running:
+            self.peak = max(self.peak, sum(self._rss_mb(p) for p in self._tree()))
+            time.sleep(0.02)
+
+    def stop(self) -> float:
+        """Stop sampling; return the peak in MiB."""
+        self._running = False
+        self._thread.join()
+        return self.peak
+
+
+def make_data(folder: Path, shape: tuple[int, int, int], chunk: tuple[int, int]) -> None:
+    store, raw = folder / "bench.zarr", folder / "bench.npy"
+    if store.exists() and raw.exists():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal(shape, dtype=np.float32)
+    attrs = store_attrs(
+        dt=0.004,
+        dx=[None, 12.5],
+        axis_names=["gather", "trace", "time"],
+        provenance="scripts/bench_data.py random data",
+    )
+    write_store(store, data, attrs, chunks=(1, *chunk), overwrite=True)
+    np.save(raw, data)
+
+
+def measure(method: str, folder: Path, workers: int, patch: tuple[int, int], batches: int) -> dict:
+    if method == "zarr":
+        dataset = SeismicDataset(
+            folder / "bench.zarr",
+            patch,
+            mode="random",
+            num_samples=1 << 30,
+            corruption=MissingTraces(0.5),
+        )
+    elif method == "memmap":
+        dataset = ArrayPatches(np.load(folder / "bench.npy", mmap_mode="r"), patch)
+    else:
+        dataset = ArrayPatches(np.load(folder / "bench.npy"), patch)
+    sampler = EpochKeySampler(batches * 16 + 64, seed=1)
+    loader = DataLoader(dataset, batch_size=16, sampler=sampler, num_workers=workers)
+    peak = PeakRSS()
+    it = iter(loader)
+    for _ in range(2):  # warm-up: worker start, first chunk opens
+        next(it)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    elapsed = time.perf_counter() - start
+    rss = peak.stop()
+    del it, loader
+    return {"patches_per_s": batches * 16 / elapsed, "peak_rss_mb": rss}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--folder", type=Path, default=Path("outputs/bench/data"))
+    parser.add_argument("--gathers", type=int, default=2000)
+    parser.add_argument("--traces", type=int, default=256)
+    parser.add_argument("--samples", type=int, default=1024)
+    parser.add_argument("--patch", type=int, nargs=2, default=[64, 256])
+    parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument("--out", default="outputs/bench/data.json")
+    parser.add_argument("--child", nargs=2, metavar=("METHOD", "WORKERS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    patch = tuple(args.patch)
+    if args.child:
+        result = measure(args.child[0], args.folder, int(args.child[1]), patch, args.batches)
+        print(json.dumps(result))
+        return
+    shape = (args.gathers, args.traces, args.samples)
+    make_data(args.folder, shape, patch)
+    size_mb = np.prod(shape) * 4 / 2**20
+    rows = []
+    for method, workers in [
+        ("numpy in memory", 0),
+        ("memmap", 0),
+        ("zarr", 0),
+        ("numpy in memory", 2),
+        ("memmap", 2),
+        ("zarr", 2),
+    ]:
+        key = "memory" if method.startswith("numpy") else method
+        cmd = [
+            sys.executable,
+            __file__,
+            "--folder",
+            str(args.folder),
+            "--batches",
+            str(args.batches),
+            "--patch",
+            *map(str, patch),
+            "--child",
+            key,
+            str(workers),
+        ]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        rows.append(
+            {"source": method, "workers": workers, **json.loads(out.strip().splitlines()[-1])}
+        )
+    for row in rows:
+        ref = next(r for r in rows if r["source"] == "memmap" and r["workers"] == row["workers"])
+        row["vs_memmap"] = row["patches_per_s"] / ref["patches_per_s"]
+    report(
+        f"Random {patch} patches, batch 16, from a {size_mb:.0f} MB store {shape}",
+        rows,
+        args.out,
+        store_mb=float(size_mb),
+        zarr_chunks=[1, *patch],
+    )
+
+
+if __name__ == "__main__":
+    main()
