@@ -81,7 +81,7 @@ def test_trainer_options(tmp_path, name):
 @pytest.mark.parametrize("group", ["logger", "callbacks"])
 def test_logger_and_callback_options(tmp_path, group):
     for name in options(group):
-        cfg = compose_config(tmp_path, [f"{group}={name}"])
+        cfg = compose_config(tmp_path, [f"{group}={name}"], tiny=group != "callbacks")
         built = build_collection(cfg, group)
         node = OmegaConf.select(cfg, group) or {}
         assert len(built) == sum(1 for v in node.values() if "_target_" in v)

@@ -10,11 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from omegaconf import DictConfig, OmegaConf
+from lightning.pytorch.callbacks import LearningRateMonitor
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from promethium.config import build_collection, build_model, build_node, check_config
 from promethium.data.datamodule import SeismicDataModule
+from promethium.errors import ConfigError
 from promethium.ml.module import SeismicLitModule
+from promethium.ml.tracking import filter_unactionable_warnings, save_run_info, tag_mlflow_runs
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,32 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
     """The Lightning ``Trainer`` with the configured callbacks and loggers."""
     callbacks = build_collection(cfg, "callbacks")
     loggers = build_collection(cfg, "logger")
+    if not loggers:  # the LR monitor refuses a trainer without loggers; nothing to log to
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     return build_node(cfg, "trainer", callbacks=callbacks, logger=loggers or False)
+
+
+def resolve_checkpoint(cfg: DictConfig) -> str | None:
+    """``ckpt_path``: ``last`` means this run folder's ``checkpoints/last.ckpt``.
+
+    Resuming into the same run folder (``hydra.run.dir=<old run>``) also continues the
+    same MLflow run, whose id the first start left in ``mlflow_run_id.txt``.
+    """
+    ckpt = cfg.get("ckpt_path")
+    if ckpt is None:
+        return None
+    output_dir = Path(cfg.paths.output_dir)
+    path = output_dir / "checkpoints" / "last.ckpt" if ckpt == "last" else Path(ckpt)
+    if not path.is_file():
+        raise ConfigError(
+            f"ckpt_path: no checkpoint at {path}; use a .ckpt file, or ckpt_path=last with "
+            "hydra.run.dir set to the run folder to resume"
+        )
+    run_id_file = output_dir / "mlflow_run_id.txt"
+    if OmegaConf.select(cfg, "logger.mlflow") is not None and run_id_file.exists():
+        with open_dict(cfg):
+            cfg.logger.mlflow.run_id = run_id_file.read_text().strip()
+    return str(path)
 
 
 def write_metrics(path: Path, metrics: dict[str, Any]) -> None:
@@ -63,12 +91,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     ``<output_dir>/metrics.json``.
     """
     check_config(cfg)
+    filter_unactionable_warnings()
+    output_dir = Path(cfg.paths.output_dir)
+    ckpt_path = resolve_checkpoint(cfg)
+    info = save_run_info(cfg, output_dir)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     module = build_module(cfg)  # cheap config errors (model, optimiser) before data is made
     datamodule = build_datamodule(cfg)
     trainer = build_trainer(cfg)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    tag_mlflow_runs(trainer.loggers, info, output_dir, cfg)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
     if cfg.task.get("test", True) and not trainer.interrupted:
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -77,7 +110,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     ckpt = trainer.checkpoint_callback
     if ckpt is not None and ckpt.best_model_score is not None:
         metrics[f"{cfg.task.monitor}_best"] = float(ckpt.best_model_score)
-    write_metrics(Path(cfg.paths.output_dir) / "metrics.json", metrics)
+    write_metrics(output_dir / "metrics.json", metrics)
     monitor = cfg.task.monitor
     if monitor not in metrics or not math.isfinite(metrics[monitor]):
         log.warning(

@@ -1,0 +1,81 @@
+"""Python API: the same code paths as the command line, for notebooks and services.
+
+from promethium import api
+cfg = api.compose(["model=dae", "trainer.max_epochs=2"])
+metrics = api.train(cfg)
+net = api.load_model(metrics_dir / "checkpoints/last.ckpt")
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+from promethium.config import build_model, register_resolvers
+from promethium.errors import DataError
+from promethium.models import PromethiumModel
+
+PROJECT_ROOT = Path(os.environ.get("PROMETHIUM_ROOT", Path(__file__).resolve().parents[1]))
+
+
+def compose(
+    overrides: list[str] | None = None, output_dir: str | os.PathLike | None = None
+) -> DictConfig:
+    """Compose ``conf/config.yaml`` with command-line style ``overrides``.
+
+    Args:
+        overrides: e.g. ``["model=dae", "data.batch_size=8"]``.
+        output_dir: run folder (default ``outputs/api/<timestamp>`` under the project).
+
+    Returns:
+        The composed config, ready for :func:`train` (no Hydra runtime needed).
+    """
+    register_resolvers()
+    os.environ.setdefault("PROMETHIUM_ROOT", str(PROJECT_ROOT))
+    stamp = datetime.now().strftime("%Y-%m-%d/%H-%M-%S-%f")
+    folder = Path(output_dir) if output_dir else PROJECT_ROOT / "outputs" / "api" / stamp
+    with initialize_config_dir(config_dir=str(PROJECT_ROOT / "conf"), version_base="1.3"):
+        cfg = hydra_compose("config", overrides=list(overrides or []))
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(folder)
+    return cfg
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run the ``train`` task on a composed config; returns its metrics."""
+    from promethium.ml.train import run
+
+    return run(cfg)
+
+
+def load_model(
+    ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> PromethiumModel:
+    """Rebuild a trained network from a checkpoint, without executing pickled code.
+
+    The checkpoint is read with ``torch.load(weights_only=True)``; the network comes
+    from the registry using the model config saved in the checkpoint's hyperparameters.
+
+    Raises:
+        DataError: if the file is missing or was not written by Promethium's train task.
+    """
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such checkpoint")
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    config = ckpt.get("hyper_parameters", {}).get("config", {})
+    if "model" not in config:
+        raise DataError(f"{path}: no model config in the checkpoint (not a Promethium checkpoint)")
+    net = build_model(config["model"])
+    state = {
+        k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
+    }
+    net.load_state_dict(state)
+    return net.eval()
