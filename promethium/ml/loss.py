@@ -87,7 +87,7 @@ class WaveEquationLoss(nn.Module):
         velocity: default velocity (scalar or tensor); ``forward`` may pass its own.
         order: accuracy order of the Laplacian (2, 4, 6, 8).
         reduction: ``mean`` over the batch, ``sum``, or ``none`` (per sample).
-        normalize: divide each sample's mean squared residual by the mean square of
+        normalize: divide the mean squared residual by the batch's mean square of
             ``u_tt`` (detached; of ``reference`` if given), so the value is dimensionless
             and independent of amplitude units: ~0 for a solution, ~1 or more for an
             unrelated field.
@@ -179,9 +179,9 @@ class WaveEquationLoss(nn.Module):
         if self.normalize:
             ref = u if reference is None else reference
             u_tt = crop_interior(second_time_derivative(ref, self.dt), interior[:-1]).detach()
-            scale = (weight * u_tt.square()).flatten(1).sum(1) / weight.flatten(1).sum(1).clamp_min(
-                1
-            )
+            # one scale for the whole batch: a patch the wave has barely reached would
+            # otherwise get a tiny scale and dominate the batch
+            scale = (weight * u_tt.square()).sum() / weight.sum().clamp_min(1)
             per_sample = per_sample / scale.clamp_min(self.eps)
         if self.reduction == "none":
             return per_sample
