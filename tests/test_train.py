@@ -67,3 +67,14 @@ def test_trains_straight_from_segy(tmp_path):
         data="segy",
     )
     assert "val/snr" in train(cfg)
+
+
+@pytest.mark.parametrize("model", ["unet", "dae"])
+def test_trains_on_marmousi_gathers(tmp_path, model):
+    cfg = compose_config(
+        tmp_path,
+        ["trainer=debug", "trainer.enable_progress_bar=false"],
+        data="marmousi",
+        model=model,
+    )
+    assert "val/snr" in train(cfg)
