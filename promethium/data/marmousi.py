@@ -10,22 +10,18 @@ write once into a Zarr cache keyed by their configuration, and store the velocit
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 import math
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
-from promethium.data.store import store_attrs, write_store
-from promethium.errors import ConfigError, DataError
+from promethium.data.cache import CachedStoreSource, StoreContent
+from promethium.data.store import store_attrs
+from promethium.errors import ConfigError
 from promethium.physics.modelling import cfl_limit, model_shots
 
-log = logging.getLogger(__name__)
 MARMOUSI_DX = 10.0  # m, both axes of the bundled model
 
 
@@ -42,36 +38,8 @@ def _stable_step(record_dt: float, dx: float, vmax: float, order: int) -> tuple[
     return record_dt / substeps, substeps
 
 
-class _CachedSource:
-    """Cache-keyed store writing shared by the Marmousi sources."""
-
-    kind = ""
-
-    def cache_key(self) -> str:
-        """A short hash of the configuration (the cache folder name)."""
-        payload = json.dumps({"kind": self.kind, **asdict(self)}, sort_keys=True, default=list)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-    def prepare(self, cache_dir: str | Path) -> Path:
-        """Model and write the store unless an identical one is cached; return its path."""
-        path = Path(cache_dir) / f"{self.kind}_{self.cache_key()}.zarr"
-        if path.exists():
-            return path
-        log.info("Modelling %s into %s", self.kind, path)
-        data, attrs, chunks, extra = self.build()
-        try:
-            write_store(path, data, attrs, chunks=chunks, extra_arrays=extra)
-        except DataError:
-            if not path.exists():
-                raise
-        return path
-
-    def build(self) -> tuple[np.ndarray, dict, tuple[int, ...], dict[str, np.ndarray]]:
-        raise NotImplementedError
-
-
 @dataclass
-class MarmousiGathers(_CachedSource):
+class MarmousiGathers(CachedStoreSource):
     """Surface shot gathers modelled on the (decimated) Marmousi model.
 
     Args:
@@ -98,7 +66,7 @@ class MarmousiGathers(_CachedSource):
     free_surface: bool = False
     shots_per_batch: int = 8
 
-    def build(self) -> tuple[np.ndarray, dict, tuple[int, ...], dict[str, np.ndarray]]:
+    def build(self) -> StoreContent:
         if self.n_shots < 1 or self.decimate < 1 or self.receiver_step < 1:
             raise ConfigError("data.source: n_shots, decimate and receiver_step must be >= 1")
         vel = load_marmousi()[:: self.decimate, :: self.decimate]
@@ -139,7 +107,7 @@ class MarmousiGathers(_CachedSource):
 
 
 @dataclass
-class MarmousiWavefields(_CachedSource):
+class MarmousiWavefields(CachedStoreSource):
     """Wavefield volumes ``u(z, x, t)`` on random Marmousi crops, with their velocity.
 
     Each item is one shot inside one crop of ``nz x nx`` cells (the crop is the whole
@@ -169,7 +137,7 @@ class MarmousiWavefields(_CachedSource):
     order: int = 4
     seed: int = 0
 
-    def build(self) -> tuple[np.ndarray, dict, tuple[int, ...], dict[str, np.ndarray]]:
+    def build(self) -> StoreContent:
         full = load_marmousi()[:: self.decimate, :: self.decimate]
         if self.nz > full.shape[0] or self.nx > full.shape[1]:
             raise ConfigError(f"data.source.nz/nx: crop larger than the model {full.shape}")

@@ -7,19 +7,14 @@ with the same settings reuse the store.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from promethium.data.store import store_attrs, write_store
-from promethium.errors import ConfigError, DataError
-
-log = logging.getLogger(__name__)
+from promethium.data.cache import CachedStoreSource, StoreContent
+from promethium.data.store import store_attrs
+from promethium.errors import ConfigError
 
 
 def ricker(t: np.ndarray, freq: np.ndarray | float) -> np.ndarray:
@@ -29,7 +24,7 @@ def ricker(t: np.ndarray, freq: np.ndarray | float) -> np.ndarray:
 
 
 @dataclass
-class SyntheticGathers:
+class SyntheticGathers(CachedStoreSource):
     """Configuration and cache of an event-based synthetic gather dataset.
 
     Each gather ``(n_traces, n_samples)`` holds ``n_events`` events with random type
@@ -64,6 +59,7 @@ class SyntheticGathers:
     linear_fraction: float = 0.3
     seed: int = 0
     chunk_traces: int | None = None
+    kind = "synthetic_gathers"
 
     def __post_init__(self) -> None:
         for key in ("n_gathers", "n_traces", "n_samples"):
@@ -98,31 +94,13 @@ class SyntheticGathers:
         wave = ricker(t[None, None, :] - arrival[:, :, None], freq[:, None, None])  # (E, X, T)
         return np.einsum("e,ex,ext->xt", amp, decay, wave)
 
-    def cache_key(self) -> str:
-        """A short hash of the configuration (the cache folder name)."""
-        payload = json.dumps(
-            {"kind": "synthetic_gathers", **asdict(self)}, sort_keys=True, default=list
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-    def prepare(self, cache_dir: str | Path) -> Path:
-        """Write the store under ``cache_dir`` unless cached already; return its path."""
-        path = Path(cache_dir) / f"synthetic_{self.cache_key()}.zarr"
-        if path.exists():
-            log.info("Reusing synthetic data cache %s", path)
-            return path
-        log.info("Generating synthetic gathers into %s", path)
-        chunk_traces = self.chunk_traces or self.n_traces
+    def build(self) -> StoreContent:
+        """The gathers, their attributes and patch-aligned chunks."""
         attrs = store_attrs(
             dt=self.dt,
             dx=[None, self.dx],
             axis_names=["gather", "trace", "time"],
             provenance={"generator": "promethium.data.synthetic.SyntheticGathers", **asdict(self)},
         )
-        chunks = (1, min(chunk_traces, self.n_traces), self.n_samples)
-        try:
-            write_store(path, self.generate(), attrs, chunks=chunks)
-        except DataError:
-            if not path.exists():  # not a lost race with another process writing the same cache
-                raise
-        return path
+        chunks = (1, min(self.chunk_traces or self.n_traces, self.n_traces), self.n_samples)
+        return self.generate(), attrs, chunks, {}

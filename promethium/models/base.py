@@ -63,3 +63,29 @@ class PromethiumModel(nn.Module):
                 f"{type(self).__name__} expects (B, {self.in_channels}, "
                 f"{', '.join(['*'] * self.spatial_dims)}) input; got shape {tuple(x.shape)}"
             )
+
+
+PAD_MODES = ("constant", "reflect", "replicate")
+
+
+def check_positive_int(key: str, value: object) -> None:
+    """Raise :class:`ConfigError` naming ``model.<key>`` unless ``value`` is an int >= 1."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"model.{key}: got {value!r}; allowed: a positive integer")
+
+
+def check_encoder_decoder(
+    depth: int, base_channels: int, pad_mode: str, residual_output: bool, in_ch: int, out_ch: int
+) -> None:
+    """Checks shared by the encoder-decoder families (U-Net, autoencoder)."""
+    check_positive_int("depth", depth)
+    check_positive_int("base_channels", base_channels)
+    if pad_mode not in PAD_MODES:
+        raise ConfigError(f"model.pad_mode: got {pad_mode!r}; allowed: {', '.join(PAD_MODES)}")
+    if residual_output and in_ch != out_ch:
+        raise ConfigError("model.residual_output: needs in_channels == out_channels")
+
+
+def level_channels(base_channels: int, multiplier: float, depth: int) -> list[int]:
+    """Channels at each resolution level ``0..depth``: ``base * multiplier**level``."""
+    return [int(round(base_channels * multiplier**i)) for i in range(depth + 1)]

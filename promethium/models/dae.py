@@ -5,9 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from promethium.errors import ConfigError
 from promethium.models import layers
-from promethium.models.base import PromethiumModel
+from promethium.models.base import (
+    PromethiumModel,
+    check_encoder_decoder,
+    check_positive_int,
+    level_channels,
+)
 from promethium.models.blocks import ConvNormAct, Upsample, conv_block
 from promethium.models.registry import ModelRegistry
 
@@ -66,18 +70,13 @@ class DenoisingAutoencoder(PromethiumModel):
         pad_mode: str = "constant",
     ) -> None:
         super().__init__(spatial_dims, in_channels, out_channels)
-        for key, value in (
-            ("depth", depth),
-            ("base_channels", base_channels),
-            ("latent_channels", latent_channels),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"model.{key}: got {value!r}; allowed: a positive integer")
-        if residual_output and in_channels != out_channels:
-            raise ConfigError("model.residual_output: needs in_channels == out_channels")
+        check_encoder_decoder(
+            depth, base_channels, pad_mode, residual_output, in_channels, out_channels
+        )
+        check_positive_int("latent_channels", latent_channels)
         self.depth, self.pad_mode, self.residual_output = depth, pad_mode, residual_output
         self.latent_channels = latent_channels
-        chans = [int(round(base_channels * channel_multiplier**i)) for i in range(depth + 1)]
+        chans = level_channels(base_channels, channel_multiplier, depth)
         block = dict(norm=norm, act=act, dropout=dropout)
         encoder: list[nn.Module] = [
             conv_block(residual, spatial_dims, in_channels, chans[0], **block)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from promethium.errors import ConfigError
 from promethium.models import layers
-from promethium.models.base import PromethiumModel
+from promethium.models.base import PromethiumModel, check_encoder_decoder, level_channels
 from promethium.models.blocks import AttentionGate, Upsample, conv_block
 from promethium.models.registry import ModelRegistry
 
@@ -67,16 +66,11 @@ class UNet(PromethiumModel):
         pad_mode: str = "constant",
     ) -> None:
         super().__init__(spatial_dims, in_channels, out_channels)
-        _check_positive_int("depth", depth)
-        _check_positive_int("base_channels", base_channels)
-        if residual_output and in_channels != out_channels:
-            raise ConfigError("model.residual_output: needs in_channels == out_channels")
-        if pad_mode not in ("constant", "reflect", "replicate"):
-            raise ConfigError(
-                f"model.pad_mode: got {pad_mode!r}; allowed: constant, reflect, replicate"
-            )
+        check_encoder_decoder(
+            depth, base_channels, pad_mode, residual_output, in_channels, out_channels
+        )
         self.depth, self.residual_output, self.pad_mode = depth, residual_output, pad_mode
-        chans = [int(round(base_channels * channel_multiplier**i)) for i in range(depth + 1)]
+        chans = level_channels(base_channels, channel_multiplier, depth)
         block = dict(norm=norm, act=act, dropout=dropout)
         self.stem = conv_block(residual, spatial_dims, in_channels, chans[0], **block)
         self.down_pools = nn.ModuleList(layers.pool(spatial_dims)(2) for _ in range(depth))
@@ -114,8 +108,3 @@ class UNet(PromethiumModel):
             h = self.decoders[level](torch.cat([skip, h], dim=1))
         out = layers.crop_to(self.head(h), spatial)
         return out + x if self.residual_output else out
-
-
-def _check_positive_int(key: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"model.{key}: got {value!r}; allowed: a positive integer")
