@@ -3,8 +3,9 @@
     python scripts/bench_data.py --gathers 2000 --out outputs/bench/data.json
 
 Writes a random float32 store ``(gathers, traces, samples)`` (2 GB by default) as Zarr
-and as a raw ``.npy`` file, then reads the same random patches from each source through
-the same DataLoader (batch size, workers, missing-trace corruption), each method in its
+(zstd-compressed ``zarr`` and uncompressed ``zarr_raw``) and as a raw ``.npy`` file,
+then reads the same random patches from each source through the same DataLoader (batch
+size, workers, missing-trace corruption), each method in its
 own process so that its peak RSS (main process + workers) is its own.
 """
 
@@ -97,8 +98,8 @@ class PeakRSS:
 
 
 def make_data(folder: Path, shape: tuple[int, int, int], chunk: tuple[int, int]) -> None:
-    store, raw = folder / "bench.zarr", folder / "bench.npy"
-    if store.exists() and raw.exists():
+    store, plain, raw = folder / "bench.zarr", folder / "bench_raw.zarr", folder / "bench.npy"
+    if store.exists() and plain.exists() and raw.exists():
         return
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -110,13 +111,14 @@ def make_data(folder: Path, shape: tuple[int, int, int], chunk: tuple[int, int])
         provenance="scripts/bench_data.py random data",
     )
     write_store(store, data, attrs, chunks=(1, *chunk), overwrite=True)
+    write_store(plain, data, attrs, chunks=(1, *chunk), overwrite=True, compress=False)
     np.save(raw, data)
 
 
 def measure(method: str, folder: Path, workers: int, patch: tuple[int, int], batches: int) -> dict:
-    if method == "zarr":
+    if method.startswith("zarr"):
         dataset = SeismicDataset(
-            folder / "bench.zarr",
+            folder / ("bench.zarr" if method == "zarr" else "bench_raw.zarr"),
             patch,
             mode="random",
             num_samples=1 << 30,
@@ -166,9 +168,11 @@ def main() -> None:
         ("numpy in memory", 0),
         ("memmap", 0),
         ("zarr", 0),
+        ("zarr_raw", 0),
         ("numpy in memory", 2),
         ("memmap", 2),
         ("zarr", 2),
+        ("zarr_raw", 2),
     ]:
         key = "memory" if method.startswith("numpy") else method
         cmd = [
