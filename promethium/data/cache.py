@@ -44,7 +44,8 @@ class CachedStoreSource:
         log.info("Generating %s into %s", self.kind, path)
         data, attrs, chunks, extra = self.build()
         try:
-            write_store(path, data, attrs, chunks=chunks, extra_arrays=extra)
+            # uncompressed: generated caches are read hot by training (see write_store)
+            write_store(path, data, attrs, chunks=chunks, extra_arrays=extra, compress=False)
         except DataError:
             if not path.exists():  # not a lost race with another process writing the same cache
                 raise
