@@ -37,7 +37,7 @@ def test_pinn_trains_on_wavefields_and_logs_both_terms(tmp_path):
     )
     metrics = train(cfg)
     assert metrics["val/physics_loss"] > 0 and metrics["val/data_loss"] > 0
-    total = metrics["val/data_loss"] + 0.1 * metrics["val/physics_loss"]
+    total = metrics["val/data_loss"] + cfg.model.physics_weight * metrics["val/physics_loss"]
     assert metrics["val/loss"] == pytest.approx(total, rel=1e-4)
 
 

@@ -85,9 +85,11 @@ class SeismicLitModule(pl.LightningModule):
         """
         data = self.loss(pred, batch["target"], batch["mask"])
         terms = {"loss": data, "data_loss": data}
-        if isinstance(self.net, PhysicsInformedNet) and self.net.physics_weight > 0:
+        if isinstance(self.net, PhysicsInformedNet) and self.net.spatial_dims > 1:
+            # logged even at weight 0, so runs with and without physics compare
             terms["physics_loss"] = self.net.physics_loss(pred, batch)
-            terms["loss"] = data + self.net.physics_weight * terms["physics_loss"]
+            if self.net.physics_weight > 0:
+                terms["loss"] = data + self.net.physics_weight * terms["physics_loss"]
         return terms
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

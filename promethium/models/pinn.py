@@ -147,9 +147,12 @@ class PhysicsInformedNet(PromethiumModel):
         self._loss = None
 
     def physics_loss(self, pred: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Wave-equation residual of ``pred``, normalised by the target's ``u_tt`` scale.
+        """Wave-equation residual of ``pred``, normalised by the input's ``u_tt`` scale.
 
-        No autograd graph is needed to evaluate it (finite differences of ``pred``).
+        The scale comes from the observed (corrupted) input, never the target, so the term
+        is usable where no full target exists (sparse supervision); its constant ratio to
+        the target's scale is absorbed by ``physics_weight``. No autograd graph is needed
+        to evaluate it (finite differences of ``pred``).
         """
         if self._loss is None:
             if self.dt is None or self.dx is None:
@@ -163,7 +166,7 @@ class PhysicsInformedNet(PromethiumModel):
             velocity = batch["velocity"]
         else:
             velocity = float(self.velocity)
-        return self._loss(pred, velocity=velocity, reference=batch.get("target"))
+        return self._loss(pred, velocity=velocity, reference=batch["input"])
 
 
 def _as_list(value: float | Sequence[float]) -> list[float]:
