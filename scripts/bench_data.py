@@ -7,6 +7,10 @@ Writes a random float32 store ``(gathers, traces, samples)`` (2 GB by default) a
 then reads the same random patches from each source through the same DataLoader (batch
 size, workers, missing-trace corruption), each method in its
 own process so that its peak RSS (main process + workers) is its own.
+
+Chunks hold whole traces ``(1, chunk_traces, samples)``: every chunk a patch touches
+costs a round trip through zarr's async I/O layer, so full-trace chunks (at most two per
+patch) read about 2x faster than patch-sized ones (up to four per unaligned patch).
 """
 
 from __future__ import annotations
@@ -151,6 +155,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=1024)
     parser.add_argument("--patch", type=int, nargs=2, default=[64, 256])
     parser.add_argument("--batches", type=int, default=100)
+    parser.add_argument(
+        "--chunk-traces",
+        type=int,
+        default=64,
+        help="chunk = (1, chunk_traces, all samples): whole traces per chunk",
+    )
     parser.add_argument("--out", default="outputs/bench/data.json")
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -161,7 +171,8 @@ def main() -> None:
         print(json.dumps(result))
         return
     shape = (args.gathers, args.traces, args.samples)
-    make_data(args.folder, shape, patch)
+    chunk = (args.chunk_traces, args.samples)
+    make_data(args.folder, shape, chunk)
     size_mb = np.prod(shape) * 4 / 2**20
     rows = []
     for method, workers in [
@@ -200,7 +211,7 @@ def main() -> None:
         rows,
         args.out,
         store_mb=float(size_mb),
-        zarr_chunks=[1, *patch],
+        zarr_chunks=[1, *chunk],
     )
 
 
