@@ -110,8 +110,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     ckpt = trainer.checkpoint_callback
     if ckpt is not None and ckpt.best_model_score is not None:
         metrics[f"{cfg.task.monitor}_best"] = float(ckpt.best_model_score)
-    write_metrics(output_dir / "metrics.json", metrics)
+    # metrics with nothing to measure (e.g. snr_missing when no trace was removed) are NaN
     monitor = cfg.task.monitor
+    metrics = {k: v for k, v in metrics.items() if k == monitor or math.isfinite(v)}
+    write_metrics(output_dir / "metrics.json", metrics)
     if monitor not in metrics or not math.isfinite(metrics[monitor]):
         log.warning(
             "Monitored metric %s is missing or not finite: %s", monitor, metrics.get(monitor)
