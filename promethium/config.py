@@ -55,6 +55,11 @@ _RULES: list[tuple[str, Callable[[Any], bool], str]] = [
         "a positive number",
     ),
     ("data.batch_size", lambda v: v is None or (_is_int(v) and v >= 1), "a positive integer"),
+    (
+        "task.scheduler.T_max",
+        lambda v: v is None or (_is_int(v) and v >= 1),
+        "a positive number of epochs (set trainer.max_epochs, or use another scheduler)",
+    ),
 ]
 _MISSING = object()
 

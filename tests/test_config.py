@@ -121,6 +121,7 @@ def test_model_spatial_dims_follow_patch_size(tmp_path):
         ("trainer.max_epochs=0", "trainer.max_epochs"),
         ("task.optimizer.lr=-1", "task.optimizer.lr"),
         ("data.batch_size=0", "data.batch_size"),
+        ("trainer.max_epochs=-1", "task.scheduler.T_max"),
     ],
 )
 def test_check_config_names_the_key(tmp_path, override, key):
