@@ -132,7 +132,7 @@ class SeismicDataset(Dataset):
     ) -> None:
         if mode not in SAMPLING_MODES:
             raise ConfigError(f"mode: got {mode!r}; allowed: {', '.join(SAMPLING_MODES)}")
-        _, array = open_store(path)
+        group, array = open_store(path)
         self.patch_size = tuple(int(p) for p in patch_size)
         if not 1 <= len(self.patch_size) <= min(3, array.ndim) or min(self.patch_size) < 1:
             raise ConfigError(
@@ -150,7 +150,6 @@ class SeismicDataset(Dataset):
             self._grid(tuple(stride) if stride else self.patch_size) if mode == "grid" else []
         )
         self.aux_arrays = list(aux_arrays)
-        group, _ = open_store(path)
         for name in self.aux_arrays:
             if name not in group:
                 raise DataError(
