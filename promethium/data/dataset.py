@@ -177,16 +177,22 @@ class SeismicDataset(Dataset):
         return state
 
     @property
-    def array(self) -> zarr.Array:
-        """This process's lazy handle on the store's ``data`` array."""
-        if self._array is None:
+    def group(self) -> zarr.Group:
+        """This process's lazy handle on the store (opened on first use in each worker)."""
+        if self._group is None:
             if get_worker_info() is not None:
                 # A loader worker is one of several processes sharing the cores; zarr's
                 # default thread pool per read costs more than it gains there (measured in
                 # scripts/bench_data.py: ~3x faster unaligned patch reads with one thread).
                 zarr.config.set({"threading.max_workers": 1})
             self._group = zarr.open_group(self.path, mode="r")
-            self._array = self._group[DATA_ARRAY]
+        return self._group
+
+    @property
+    def array(self) -> zarr.Array:
+        """This process's lazy handle on the store's ``data`` array."""
+        if self._array is None:
+            self._array = self.group[DATA_ARRAY]
         return self._array
 
     def __len__(self) -> int:
@@ -219,8 +225,7 @@ class SeismicDataset(Dataset):
 
     def read_aux(self, name: str, region: Region, start: Sequence[int]) -> np.ndarray:
         """Read an auxiliary array over the patch window minus time (edge-padded)."""
-        self.array  # noqa: B018 - opens this process's group handle
-        aux = self._group[name]
+        aux = self.group[name]
         size = self.patch_size[:-1]
         lead = region.lead if aux.ndim == len(self.shape) - 1 else ()
         stop = [min(s + p, hi) for s, p, hi in zip(start, size, region.hi, strict=False)]
