@@ -1,0 +1,300 @@
+"""The tiled-prediction engine: regions in, blended predictions out, in three overlapped stages.
+
+A *region* is a box of the output (for streaming: one output chunk; in memory: the
+whole volume). For each region the engine reads the input halo that the patches
+touching it need, predicts those patches in batches, blends them with the window and
+divides by the window sum, and hands the finished region to a ``sink``. Three threads
+overlap the work: a reader (halo reads and patch extraction, ``num_workers`` extra
+threads reading halos ahead), the caller's thread (the network forward) and a blender
+(accumulation, normalisation, the sink). Batches may span regions, so small regions
+(single traces) still fill the batch.
+
+Why our own instead of MONAI's ``sliding_window_inference``: it needs the whole volume
+as one tensor in memory and has no notion of output chunks, so it cannot stream a
+survey larger than memory or resume; it pads the whole volume, and blends on the
+same thread as the forward pass (``scripts/bench_infer.py`` compares the two).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from promethium.errors import ConfigError, DataError
+from promethium.ml.inference.tiling import TileGrid
+
+PRECISIONS = {"32": None, "32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+class Volume(Protocol):
+    """What the engine reads from: NumPy arrays, memory maps and Zarr arrays all fit."""
+
+    shape: tuple[int, ...]
+
+    def __getitem__(self, key: tuple[slice, ...]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Region:
+    """One box of the output: ``lead`` slices over iterated axes, ``box`` over model axes."""
+
+    key: Any
+    lead: tuple[slice, ...]
+    box: tuple[slice, ...]
+
+
+@dataclass
+class _Work:
+    """A region being predicted: its halo block, accumulator and outstanding patches."""
+
+    region: Region
+    halo: tuple[slice, ...]
+    block: np.ndarray  # (L, *halo_shape) input
+    slices: list[tuple[slice, ...]]
+    weight_sum: np.ndarray
+    acc: np.ndarray = field(init=False)
+    remaining: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        # float64 sums: with deep overlaps (up to 64 patches per sample in 3D) float32
+        # accumulation drifts past 1e-6 relative; the identity must stay exact.
+        self.acc = np.zeros(self.block.shape, dtype=np.float64)
+        self.remaining = self.block.shape[0] * len(self.slices)
+
+    def finish(self) -> np.ndarray:
+        """Normalise by the window sum and crop the halo to the region's box."""
+        self.acc /= self.weight_sum
+        values = self.acc.astype(np.float32)
+        inner = tuple(
+            slice(b.start - h.start, b.stop - h.start)
+            for b, h in zip(self.region.box, self.halo, strict=True)
+        )
+        lead_shape = tuple(s.stop - s.start for s in self.region.lead)
+        out = values[(slice(None), *inner)]
+        return out.reshape(lead_shape + out.shape[1:])
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``auto``/``None`` picks CUDA when available, else the CPU."""
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(
+            f"infer.device: got {device!r}; allowed: auto, cpu, cuda, cuda:N"
+        ) from err
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"infer.device: got {device!r} but CUDA is not available; use auto or cpu"
+        )
+    return resolved
+
+
+def autocast_context(device: torch.device, precision: str) -> Any:
+    """Autocast for ``*-mixed`` precisions, nothing for 32-bit."""
+    if str(precision) not in PRECISIONS:
+        raise ConfigError(f"infer.precision: got {precision!r}; allowed: {', '.join(PRECISIONS)}")
+    dtype = PRECISIONS[str(precision)]
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+class _Stop(Exception):
+    """Another stage failed; this one unwinds quietly."""
+
+
+class _Pipeline:
+    """Queues between the stages, with failure propagation instead of deadlocks."""
+
+    def __init__(self, depth: int) -> None:
+        self.batches: queue.Queue = queue.Queue(maxsize=depth)
+        self.predictions: queue.Queue = queue.Queue(maxsize=depth)
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+
+    def put(self, q: queue.Queue, item: Any) -> None:
+        while True:
+            if self.stop.is_set():
+                raise _Stop
+            try:
+                q.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def get(self, q: queue.Queue) -> Any:
+        while True:
+            if self.stop.is_set():
+                raise _Stop
+            try:
+                return q.get(timeout=0.05)
+            except queue.Empty:
+                continue
+
+    def guard(self, fn: Callable[[], None]) -> Callable[[], None]:
+        def wrapped() -> None:
+            try:
+                fn()
+            except _Stop:
+                pass
+            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+                self.errors.append(err)
+                self.stop.set()
+
+        return wrapped
+
+
+def plan(grid: TileGrid, regions: Iterable[Region]) -> list[tuple[Region, tuple[slice, ...], list]]:
+    """Each region with its halo and patch slices (relative to the halo)."""
+    planned = []
+    for region in regions:
+        halo, local = grid.halo(region.box)
+        planned.append((region, halo, grid.patch_slices(local)))
+    return planned
+
+
+def count_patches(planned: Sequence[tuple[Region, tuple[slice, ...], list]]) -> int:
+    """Patches the engine will predict for ``planned`` regions (leads x patches)."""
+    return sum(
+        int(np.prod([s.stop - s.start for s in r.lead], dtype=np.int64)) * len(sl)
+        for r, _, sl in planned
+    )
+
+
+def predict_regions(
+    model: nn.Module,
+    volume: Volume,
+    grid: TileGrid,
+    planned: Sequence[tuple[Region, tuple[slice, ...], list]],
+    sink: Callable[[Region, np.ndarray], None],
+    batch_size: int = 8,
+    device: torch.device | None = None,
+    precision: str = "32",
+    num_workers: int = 0,
+    on_batch: Callable[[int], None] | None = None,
+    source_name: str = "input",
+) -> None:
+    """Predict every planned region and pass each finished one to ``sink``.
+
+    Args:
+        model: network taking ``(B, 1, *patch)`` and returning ``(B, 1, *patch)``.
+        volume: input, axes ``(*lead, *grid.shape)``.
+        grid: the global patch grid over the model axes.
+        planned: output of :func:`plan`.
+        sink: called on the blender thread with each region and its values, shape
+            ``(*lead_box, *box)``, float32, in region order.
+        batch_size: patches per forward pass.
+        device: where the network runs (its parameters are moved there).
+        precision: ``32``, ``bf16-mixed`` or ``16-mixed``.
+        num_workers: threads reading halos ahead of the batcher (0: the batcher reads).
+        on_batch: progress callback with the number of patches just predicted.
+        source_name: how errors name the input (its path).
+    """
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"infer.batch_size: got {batch_size!r}; allowed: a positive integer")
+    if not isinstance(num_workers, int) or num_workers < 0:
+        raise ConfigError(f"infer.num_workers: got {num_workers!r}; allowed: an integer >= 0")
+    device = device or torch.device("cpu")
+    autocast = autocast_context(device, precision)
+    model = model.to(device).eval()
+    pipe = _Pipeline(depth=2 + num_workers)
+    window = grid.window
+    pin = device.type == "cuda"
+    wsum_cache: dict[tuple, np.ndarray] = {}
+
+    def read(item: tuple[Region, tuple[slice, ...], list]) -> _Work:
+        region, halo, slices = item
+        block = np.asarray(volume[(*region.lead, *halo)], dtype=np.float32)
+        block = block.reshape(-1, *block.shape[len(region.lead) :])
+        if not np.isfinite(block).all():
+            raise DataError(
+                f"{source_name}: NaN or inf values in the input block {region.lead + halo}"
+            )
+        key = (block.shape[1:], tuple((s.start, s.stop) for sl in slices for s in sl))
+        if key not in wsum_cache:
+            wsum_cache.clear()  # regions repeat shapes in runs; keep one entry
+            wsum_cache[key] = grid.weight_sum(block.shape[1:], slices)
+        return _Work(region, halo, block, slices, wsum_cache[key])
+
+    def works() -> Iterator[_Work]:
+        if num_workers == 0:
+            yield from map(read, planned)
+            return
+        with ThreadPoolExecutor(num_workers, thread_name_prefix="infer-read") as pool:
+            ahead: deque[Future] = deque()
+            for item in planned:
+                ahead.append(pool.submit(read, item))
+                if len(ahead) > num_workers:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+
+    def batcher() -> None:
+        jobs: list[tuple[_Work, int, tuple[slice, ...]]] = []
+        for work in works():
+            for lead in range(work.block.shape[0]):
+                for sl in work.slices:
+                    jobs.append((work, lead, sl))
+                    if len(jobs) == batch_size:
+                        pipe.put(pipe.batches, _stack(jobs, pin))
+                        jobs = []
+        if jobs:
+            pipe.put(pipe.batches, _stack(jobs, pin))
+        pipe.put(pipe.batches, None)
+
+    def blender() -> None:
+        while (item := pipe.get(pipe.predictions)) is not None:
+            jobs, pred = item
+            pred *= window  # (B, *patch), one vectorised op per batch
+            for (work, lead, sl), values in zip(jobs, pred, strict=True):
+                work.acc[lead][sl] += values
+                work.remaining -= 1
+                if work.remaining == 0:
+                    sink(work.region, work.finish())
+
+    threads = [
+        threading.Thread(target=pipe.guard(batcher), name="infer-batch", daemon=True),
+        threading.Thread(target=pipe.guard(blender), name="infer-blend", daemon=True),
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        with torch.inference_mode(), autocast:
+            while (item := pipe.get(pipe.batches)) is not None:
+                jobs, x = item
+                pred = model(x.to(device, non_blocking=True))[:, 0].float().cpu().numpy()
+                pipe.put(pipe.predictions, (jobs, pred))
+                if on_batch:
+                    on_batch(len(jobs))
+        pipe.put(pipe.predictions, None)
+        threads[1].join()
+    except _Stop:
+        pass
+    except BaseException:
+        pipe.stop.set()
+        raise
+    finally:
+        if pipe.errors:
+            pipe.stop.set()
+        for thread in threads:
+            thread.join()
+    if pipe.errors:
+        raise pipe.errors[0]
+
+
+def _stack(
+    jobs: list[tuple[_Work, int, tuple[slice, ...]]], pin: bool
+) -> tuple[list, torch.Tensor]:
+    """Stack the jobs' patches into a ``(B, 1, *patch)`` tensor (pinned for CUDA)."""
+    x = torch.from_numpy(np.stack([work.block[lead][sl] for work, lead, sl in jobs])[:, None])
+    return jobs, (x.pin_memory() if pin else x)

@@ -1,0 +1,142 @@
+"""Inputs and outputs of the ``infer`` task: Zarr stores, SEG-Y files and ``.npy`` arrays."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from promethium.data.segy import SegyFile, zarr_to_segy
+from promethium.data.store import DATA_ARRAY, open_store, store_attrs
+from promethium.errors import DataError
+
+SEGY_SUFFIXES = (".sgy", ".segy")
+ATTR_KEYS = ("dt", "dx", "axis_names", "units")
+
+
+@dataclass
+class InferenceInput:
+    """A lazily readable input: ``volume[...]`` reads blocks on demand."""
+
+    path: Path
+    volume: Any  # zarr.Array or np.memmap, time last
+    attrs: dict[str, Any]
+    store: Path | None  # the Zarr store holding it (SEG-Y inputs: the converted cache)
+
+    def header(self, name: str) -> np.ndarray:
+        """A trace-header array ``headers/<name>`` of a SEG-Y-derived store."""
+        if self.store is None:
+            raise DataError(f"infer.mask.header: {self.path} has no trace headers (not SEG-Y/Zarr)")
+        group, _ = open_store(self.store)
+        key = f"headers/{name}"
+        if key not in group:
+            known = sorted(group["headers"].array_keys()) if "headers" in group else []
+            raise DataError(
+                f"infer.mask.header: {self.store} has no header {name!r}; allowed: "
+                f"{', '.join(known) or 'none (not a SEG-Y-derived store)'}"
+            )
+        return np.asarray(group[key][...])
+
+
+def kind_of(path: Path) -> str:
+    """``npy``, ``segy`` or ``zarr`` by the file name."""
+    if path.suffix.lower() == ".npy":
+        return "npy"
+    return "segy" if path.suffix.lower() in SEGY_SUFFIXES else "zarr"
+
+
+def open_input(
+    path: str | os.PathLike, cache_dir: str | os.PathLike, segy_sort: Sequence[str]
+) -> InferenceInput:
+    """Open ``path`` for lazy reads (SEG-Y is converted once into ``cache_dir``).
+
+    Raises:
+        DataError: naming the file if it is missing, unreadable or not float data.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such input (input=...)")
+    kind = kind_of(path)
+    if kind == "npy":
+        try:
+            volume = np.load(path, mmap_mode="r")
+        except (ValueError, OSError) as err:
+            raise DataError(f"{path}: not a readable .npy array ({err})") from err
+        if volume.dtype.kind != "f":
+            raise DataError(f"{path}: dtype {volume.dtype}; allowed: floating point")
+        attrs = store_attrs(
+            dt=1.0,
+            dx=[None] * (volume.ndim - 1),
+            axis_names=[*(f"axis{i}" for i in range(volume.ndim - 1)), "time"],
+            provenance={"source": str(path.resolve())},
+        )
+        attrs["units"]["dt"] = "sample"  # a bare array carries no sampling
+        return InferenceInput(path, volume, attrs, None)
+    store = SegyFile(str(path), list(segy_sort)).prepare(cache_dir) if kind == "segy" else path
+    group, data = open_store(store)
+    attrs = {k: v for k, v in dict(group.attrs).items() if k in ATTR_KEYS}
+    attrs["provenance"] = {
+        "source": str(path.resolve()),
+        "input_provenance": group.attrs["provenance"],
+    }
+    return InferenceInput(path, data, attrs, Path(store))
+
+
+def export(work: Path, target: Path, source: InferenceInput, overwrite: bool) -> None:
+    """Turn a complete work store into the requested output, atomically.
+
+    Zarr outputs are moved into place; ``.npy`` and SEG-Y outputs are written to a
+    temporary sibling and renamed (SEG-Y keeps the input's headers when it came from
+    SEG-Y), then the work store is removed.
+    """
+    from promethium.ml.inference.streaming import publish
+
+    kind = kind_of(target)
+    if kind == "zarr":
+        publish(work, target, overwrite)
+        return
+    if target.exists() and not overwrite:
+        raise DataError(f"{target}: output exists; set infer.overwrite=true to replace it")
+    if kind == "segy":
+        header_store = source.store if kind_of(source.path) == "segy" else None
+        zarr_to_segy(work, target, overwrite=True, header_store=header_store, progress=False)
+    else:
+        _, data = open_store(work)
+        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}.npy")
+        try:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=data.shape)
+            step = max(int(data.chunks[0]), 1)
+            for start in range(0, data.shape[0], step):
+                out[start : start + step] = data[start : start + step]
+            out.flush()
+            del out
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def check_output(target: Path, overwrite: bool, source: InferenceInput) -> None:
+    """Refuse an existing output (unless ``overwrite``) and outputs the input cannot make.
+
+    Raises:
+        DataError: naming the output.
+    """
+    if target.exists() and not overwrite:
+        raise DataError(f"{target}: output exists; set infer.overwrite=true to replace it")
+    if target.resolve() == source.path.resolve():
+        raise DataError(f"{target}: output is the input; choose another output path")
+    if kind_of(target) == "segy" and source.volume.ndim != 3:
+        raise DataError(
+            f"{target}: SEG-Y output needs a 3D (gather, trace, time) input; got "
+            f"{len(source.volume.shape)} axes"
+        )
+
+
+__all__ = ["DATA_ARRAY", "InferenceInput", "check_output", "export", "kind_of", "open_input"]

@@ -1,0 +1,140 @@
+"""In-memory tiled prediction: :func:`tiled_predict`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from promethium.ml.inference.engine import (
+    Region,
+    count_patches,
+    plan,
+    predict_regions,
+    resolve_device,
+)
+from promethium.ml.inference.tiling import TileGrid, resolve_overlap, resolve_patch_size
+from promethium.ml.inference.volumes import AxisView, MaskedVolume, axis_order
+
+
+@dataclass
+class Layout:
+    """How a volume is tiled: the engine's view of it and the global patch grid."""
+
+    view: AxisView
+    grid: TileGrid
+    spatial_dims: int
+
+    @property
+    def n_lead(self) -> int:
+        """Number of iterated (leading) axes in the engine view."""
+        return len(self.view.shape) - self.spatial_dims
+
+
+def make_layout(
+    volume: Any,
+    spatial_dims: int,
+    patch_size: int | Sequence[int],
+    overlap: float | Sequence[int],
+    window: str = "cosine",
+    mask: np.ndarray | None = None,
+    slice_axis: int | str | None = None,
+) -> Layout:
+    """Check the settings against the volume and build its engine view and grid.
+
+    Raises:
+        ConfigError: for bad ``infer.*`` values; DataError for a volume with too few axes.
+    """
+    order = axis_order(len(volume.shape), spatial_dims, slice_axis)
+    source = MaskedVolume(volume, mask) if mask is not None else volume
+    view = AxisView(source, order)
+    patch = resolve_patch_size(patch_size, spatial_dims)
+    grid = TileGrid(
+        shape=tuple(view.shape[-spatial_dims:]),
+        patch_size=patch,
+        overlap=resolve_overlap(overlap, patch),
+        window_kind=window,
+    )
+    grid.window  # noqa: B018 - validates the window kind before any work starts
+    return Layout(view, grid, spatial_dims)
+
+
+def tiled_predict(
+    model: nn.Module,
+    array: np.ndarray | torch.Tensor,
+    patch_size: int | Sequence[int],
+    overlap: float | Sequence[int] = 0.25,
+    batch_size: int = 8,
+    window: str = "cosine",
+    *,
+    device: str | torch.device | None = None,
+    precision: str = "32",
+    mask: np.ndarray | None = None,
+    slice_axis: int | str | None = None,
+    num_workers: int = 0,
+    spatial_dims: int | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Predict a whole in-memory array with overlapping, window-blended patches.
+
+    Args:
+        model: a network on ``(B, 1, *patch)`` (a :class:`PromethiumModel` or any module;
+            pass ``spatial_dims`` for modules without that attribute).
+        array: ``(*lead, *spatial)`` with time last; leading axes are iterated.
+        patch_size: patch per model axis (scalar: the same on every axis). Axes shorter
+            than the patch are predicted whole.
+        overlap: fraction of the patch in ``[0, 1)``, or samples per axis.
+        batch_size: patches per forward pass.
+        window: ``cosine`` (default), ``gaussian`` or ``constant``.
+        device: ``auto``/``None`` (CUDA if available), ``cpu``, ``cuda:N``.
+        precision: ``32``, ``bf16-mixed`` or ``16-mixed``.
+        mask: live-trace mask over ``array.shape[:-1]`` (0 = dead trace, zeroed on input).
+        slice_axis: iterate this axis and tile the others (a 2D model over a cube).
+        num_workers: background threads reading ahead.
+        spatial_dims: model axes (default ``model.spatial_dims``).
+        on_batch: progress callback, called with the patch count of each batch.
+
+    Returns:
+        float32 array with the shape of ``array``.
+    """
+    if isinstance(array, torch.Tensor):
+        array = array.detach().cpu().numpy()
+    array = np.asarray(array, dtype=np.float32)
+    dims = int(spatial_dims or model.spatial_dims)
+    layout = make_layout(array, dims, patch_size, overlap, window, mask, slice_axis)
+    shape = layout.view.shape
+    region = Region(
+        key=None,
+        lead=tuple(slice(0, n) for n in shape[: layout.n_lead]),
+        box=tuple(slice(0, n) for n in shape[layout.n_lead :]),
+    )
+    result: list[np.ndarray] = []
+    planned = plan(layout.grid, [region])
+    predict_regions(
+        model,
+        layout.view,
+        layout.grid,
+        planned,
+        sink=lambda _, values: result.append(values),
+        batch_size=batch_size,
+        device=resolve_device(device),
+        precision=precision,
+        num_workers=num_workers,
+        on_batch=on_batch,
+    )
+    return np.ascontiguousarray(layout.view.to_source(result[0]))
+
+
+def patch_count(layout: Layout) -> int:
+    """Patches an in-memory run of ``layout`` predicts."""
+    shape = layout.view.shape
+    region = Region(
+        None,
+        tuple(slice(0, n) for n in shape[: layout.n_lead]),
+        tuple(slice(0, n) for n in shape[layout.n_lead :]),
+    )
+    return count_patches(plan(layout.grid, [region]))

@@ -1,0 +1,239 @@
+"""Out-of-core tiled prediction into a Zarr store, organised by output chunks, resumable.
+
+Each output chunk is one engine region: the reader fetches the input halo its patches
+need, the engine predicts and blends them, and the chunk is written whole, so no chunk
+is ever read back and modified (Zarr 3 has no synchroniser; a writer must own whole
+chunks) and separate processes could split the chunks. Patches that straddle a chunk
+border are predicted once for each chunk they touch: the price of independence; make
+chunks several patches wide to keep it small (the summary reports the ratio).
+
+Progress lives in the work store beside the output (``.<name>.inprogress``): a ``done``
+array with one single-element chunk per output chunk, set after the chunk is written.
+A re-run with the same settings (same fingerprint) skips done chunks; orphaned
+``*.partial`` files from a killed write are removed, and completeness is read from
+``done``, never from the files a listing shows. Only when every chunk is done is the
+work store marked complete and moved into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+from torch import nn
+
+from promethium.data.store import DATA_ARRAY
+from promethium.errors import ConfigError, DataError
+from promethium.ml.inference.engine import Region, count_patches, plan, predict_regions
+from promethium.ml.inference.predict import Layout
+
+DONE_ARRAY = "done"
+#: default output chunks hold a whole model-axes slice when it is at most this big
+WHOLE_SLICE_BYTES = 64 * 2**20
+
+
+def work_path(target: str | os.PathLike) -> Path:
+    """The in-progress store beside ``target``."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.inprogress")
+
+
+def fingerprint(settings: Mapping[str, Any]) -> str:
+    """A short stable hash of everything that determines the output."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def default_chunks(layout: Layout, chunks: Sequence[int] | None) -> tuple[int, ...]:
+    """Output chunks in the input's axis order.
+
+    Default: one index per iterated axis, and the whole model-axes slice when it is at
+    most 64 MiB (no patch is then predicted twice), else four patches per model axis.
+    """
+    shape = layout.view.volume.shape
+    if chunks is not None:
+        chunks = [int(c) for c in chunks]
+        if len(chunks) != len(shape) or min(chunks) < 1:
+            raise ConfigError(
+                f"infer.chunks: got {chunks!r}; allowed: null or one positive size per input "
+                f"axis ({len(shape)})"
+            )
+        return tuple(min(c, n) for c, n in zip(chunks, shape, strict=True))
+    spatial = layout.view.shape[layout.n_lead :]
+    whole = int(np.prod(spatial, dtype=np.int64)) * 4 <= WHOLE_SLICE_BYTES
+    engine = [1] * layout.n_lead + [
+        n if whole else min(n, 4 * p) for n, p in zip(spatial, layout.grid.patch, strict=True)
+    ]
+    return tuple(engine[j] for j in layout.view.inverse)
+
+
+def chunk_regions(layout: Layout, chunks: Sequence[int], done: np.ndarray) -> list[Region]:
+    """Regions (engine order) for the output chunks not yet done, keyed by chunk index."""
+    shape = layout.view.volume.shape
+    regions = []
+    for index in product(*(range(n) for n in done.shape)):
+        if done[index]:
+            continue
+        source = [
+            slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(index, chunks, shape, strict=True)
+        ]
+        engine = [source[i] for i in layout.view.order]
+        regions.append(
+            Region(index, tuple(engine[: layout.n_lead]), tuple(engine[layout.n_lead :]))
+        )
+    return regions
+
+
+def open_work_store(
+    path: Path, shape: Sequence[int], chunks: Sequence[int], attrs: Mapping[str, Any], key: str
+) -> tuple[zarr.Group, bool]:
+    """Open the in-progress store for ``key`` (resuming) or start a fresh one.
+
+    Returns:
+        The group and whether an earlier run's progress was found.
+    """
+    if path.exists():
+        try:
+            group = zarr.open_group(str(path), mode="r+")
+            resumable = dict(group.attrs).get("inference", {}).get("fingerprint") == key
+        except Exception:  # noqa: BLE001 - an unreadable leftover is simply replaced
+            resumable = False
+        if resumable:
+            for orphan in path.rglob("*.partial"):  # a write killed before its rename
+                orphan.unlink(missing_ok=True)
+            return group, True
+        shutil.rmtree(path)
+    group = zarr.open_group(str(path), mode="w")
+    group.create_array(
+        DATA_ARRAY,
+        shape=tuple(shape),
+        chunks=tuple(chunks),
+        dtype="float32",
+        compressors=None,
+        fill_value=0.0,
+    )
+    grid_shape = tuple(-(-n // c) for n, c in zip(shape, chunks, strict=True))
+    group.create_array(
+        DONE_ARRAY, shape=grid_shape, chunks=(1,) * len(shape), dtype="uint8", fill_value=0
+    )
+    group.attrs.update(
+        {
+            **attrs,
+            "inference": {**attrs.get("inference", {}), "fingerprint": key, "complete": False},
+        }
+    )
+    return group, False
+
+
+def stream_predict(
+    model: nn.Module,
+    layout: Layout,
+    target: str | os.PathLike,
+    attrs: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    *,
+    chunks: Sequence[int] | None = None,
+    batch_size: int = 8,
+    device: torch.device | None = None,
+    precision: str = "32",
+    num_workers: int = 1,
+    on_start: Callable[[int], None] | None = None,
+    on_batch: Callable[[int], None] | None = None,
+    source_name: str = "input",
+) -> dict[str, Any]:
+    """Predict ``layout``'s volume chunk by chunk into the work store of ``target``.
+
+    Args:
+        model: the network (see :func:`tiled_predict`).
+        layout: from :func:`make_layout` over a lazy input (Zarr array or memory map).
+        target: the final output path; the work store sits beside it.
+        attrs: store attributes for the output (the convention's keys).
+        settings: everything that determines the result (checkpoint identity, input,
+            tiling); its hash decides whether earlier progress may be resumed.
+        chunks: output chunks in input axis order (default :func:`default_chunks`).
+        batch_size: patches per forward pass.
+        device: where the network runs.
+        precision: ``32``, ``bf16-mixed`` or ``16-mixed``.
+        num_workers: threads reading input halos ahead.
+        on_batch: progress callback with each batch's patch count.
+        source_name: how errors name the input.
+        on_start: called once with the number of patches to predict.
+
+    Returns:
+        Summary: work store path, chunks total/done before/predicted, patches, and the
+        ratio of patches predicted to patches in the grid (> 1: chunk-border recompute).
+    """
+    chunks = default_chunks(layout, chunks)
+    shape = layout.view.volume.shape
+    path = work_path(target)
+    out_attrs = {**attrs, "inference": {"settings": dict(settings), "chunks": list(chunks)}}
+    group, resumed = open_work_store(
+        path,
+        shape,
+        chunks,
+        out_attrs,
+        fingerprint({**settings, "chunks": list(chunks), "shape": list(shape)}),
+    )
+    data, done_array = group[DATA_ARRAY], group[DONE_ARRAY]
+    done = np.asarray(done_array[...]).astype(bool)
+    regions = chunk_regions(layout, chunks, done)
+    planned = plan(layout.grid, regions)
+    n_patches = count_patches(planned)
+    if on_start:
+        on_start(n_patches)
+
+    def write_chunk(region: Region, values: np.ndarray) -> None:
+        data[layout.view.source_key((*region.lead, *region.box))] = layout.view.to_source(values)
+        done_array[region.key] = 1  # after the data: a killed write leaves the chunk undone
+
+    predict_regions(
+        model,
+        layout.view,
+        layout.grid,
+        planned,
+        write_chunk,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+        num_workers=num_workers,
+        on_batch=on_batch,
+        source_name=source_name,
+    )
+    if not np.asarray(done_array[...]).all():
+        raise DataError(f"{path}: inference ended with output chunks missing")
+    info = dict(group.attrs)["inference"]
+    group.attrs["inference"] = {**info, "complete": True}
+    lead_count = int(np.prod(layout.view.shape[: layout.n_lead], dtype=np.int64))
+    return {
+        "work_store": str(path),
+        "resumed": resumed,
+        "chunks_total": int(done.size),
+        "chunks_done_before": int(done.sum()),
+        "patches": n_patches,
+        "recompute_ratio": n_patches / max(lead_count * layout.grid.n_patches, 1)
+        if not done.any()
+        else None,
+    }
+
+
+def publish(work: Path, target: Path, overwrite: bool) -> None:
+    """Move a complete work store to ``target``, replacing an old one only at the end."""
+    if target.exists() and not overwrite:
+        raise DataError(f"{target}: output exists; set infer.overwrite=true to replace it")
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(target, old)
+        os.replace(work, target)
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+    else:
+        os.replace(work, target)

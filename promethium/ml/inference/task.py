@@ -1,0 +1,159 @@
+"""The ``infer`` task: ``python run.py task=infer ckpt_path=CKPT input=IN output=OUT``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from promethium.api import load_model
+from promethium.errors import ConfigError, DataError
+from promethium.ml.inference.engine import resolve_device
+from promethium.ml.inference.io import check_output, export, open_input
+from promethium.ml.inference.predict import make_layout
+from promethium.ml.inference.streaming import stream_predict
+from promethium.ml.inference.volumes import trace_mask
+
+log = logging.getLogger("promethium.infer")
+
+
+def _required(cfg: DictConfig, key: str, example: str) -> str:
+    value = OmegaConf.select(cfg, key)
+    if value in (None, "", "???"):
+        raise ConfigError(f"{key}: required for task=infer; e.g. {key}={example}")
+    return str(value)
+
+
+def training_patch(ckpt_path: Path) -> list[int] | None:
+    """The patch size the checkpoint's network was trained on (from its saved config)."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    data = ckpt.get("hyper_parameters", {}).get("config", {}).get("data", {})
+    patch = data.get("patch_size")
+    return list(patch) if patch else None
+
+
+class PatchProgress:
+    """A rich progress bar in patches, with patches/s and ETA."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.progress = Progress(
+            TextColumn("infer"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} patches"),
+            TextColumn("{task.fields[rate]} patches/s"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            disable=not enabled,
+        )
+        self.task = None
+        self.start = time.perf_counter()
+
+    def begin(self, total: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task("infer", total=total, rate="-")
+        self.start = time.perf_counter()
+
+    def advance(self, n: int) -> None:
+        done = self.progress.tasks[0].completed + n
+        rate = done / max(time.perf_counter() - self.start, 1e-9)
+        self.progress.update(self.task, advance=n, rate=f"{rate:.1f}")
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Tile a trained network over ``input`` into ``output``; returns the run summary."""
+    icfg = cfg.infer
+    ckpt = Path(_required(cfg, "ckpt_path", "outputs/runs/<run>/checkpoints/last.ckpt"))
+    source_path = _required(cfg, "input", "survey.zarr")
+    target = Path(_required(cfg, "output", "denoised.zarr"))
+    if not ckpt.is_file():
+        raise DataError(f"{ckpt}: no such checkpoint (ckpt_path)")
+    overwrite = bool(icfg.overwrite)
+    source = open_input(source_path, cfg.paths.cache_dir, list(icfg.segy_sort))
+    check_output(target, overwrite, source)
+    device = resolve_device(icfg.device)
+    model = load_model(ckpt)
+    patch = icfg.patch_size if icfg.patch_size is not None else training_patch(ckpt)
+    if patch is None:
+        raise ConfigError("infer.patch_size: the checkpoint has no training patch size; set one")
+    patch = OmegaConf.to_object(patch) if OmegaConf.is_config(patch) else patch
+    overlap = (
+        OmegaConf.to_object(icfg.overlap) if OmegaConf.is_config(icfg.overlap) else icfg.overlap
+    )
+    mask_cfg = icfg.mask
+    header = source.header(mask_cfg.header) if mask_cfg.header else None
+    mask = trace_mask(
+        source.volume.shape, list(mask_cfg.traces), header, list(mask_cfg.dead_values)
+    )
+    layout = make_layout(
+        source.volume, model.spatial_dims, patch, overlap, icfg.window, mask, icfg.slice_axis
+    )
+    stat = ckpt.stat()
+    settings = {
+        "checkpoint": {
+            "path": str(ckpt.resolve()),
+            "size": stat.st_size,
+            "mtime": stat.st_mtime_ns,
+        },
+        "input": {"path": str(source.path.resolve()), "shape": list(source.volume.shape)},
+        "patch": list(layout.grid.patch),
+        "overlap": list(layout.grid.overlap),
+        "window": icfg.window,
+        "precision": str(icfg.precision),
+        "batch_size": icfg.batch_size,
+        "slice_axis": icfg.slice_axis,
+        "dead_traces": int((mask == 0).sum()) if mask is not None else 0,
+        "device": device.type,
+    }
+    chunks = list(icfg.chunks) if icfg.chunks is not None else None
+    bar = PatchProgress(bool(icfg.progress))
+    start = time.perf_counter()
+    try:
+        summary = stream_predict(
+            model,
+            layout,
+            target,
+            source.attrs,
+            settings,
+            chunks=chunks,
+            batch_size=icfg.batch_size,
+            device=device,
+            precision=str(icfg.precision),
+            num_workers=icfg.num_workers,
+            on_start=bar.begin,
+            on_batch=bar.advance,
+            source_name=str(source.path),
+        )
+    finally:
+        bar.close()
+    export(Path(summary["work_store"]), target, source, overwrite)
+    seconds = time.perf_counter() - start
+    summary.update(
+        output=str(target),
+        seconds=round(seconds, 3),
+        patches_per_s=round(summary["patches"] / max(seconds, 1e-9), 2),
+    )
+    summary.pop("work_store")
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    log.info(
+        "infer: %d patches in %.1f s (%.1f patches/s), %d/%d chunks%s -> %s",
+        summary["patches"],
+        seconds,
+        summary["patches_per_s"],
+        summary["chunks_total"] - summary["chunks_done_before"],
+        summary["chunks_total"],
+        f" (resumed, {summary['chunks_done_before']} already done)" if summary["resumed"] else "",
+        target,
+    )
+    return summary

@@ -1,0 +1,125 @@
+"""Views that the engine reads through: dead-trace masking and axis reordering.
+
+Both wrap anything indexable by a tuple of slices (NumPy array, memory map, Zarr
+array) and read lazily, one block at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from promethium.errors import ConfigError, DataError
+
+AXIS_ALIASES = {"inline": 0, "crossline": 1, "time": -1}
+
+
+class MaskedVolume:
+    """Zero dead traces on read, as the ``MissingTraces`` corruption does in training.
+
+    Args:
+        volume: array of shape ``(..., time)``.
+        trace_mask: 1 for live, 0 for dead traces, shape ``volume.shape[:-1]``.
+    """
+
+    def __init__(self, volume: Any, trace_mask: np.ndarray) -> None:
+        if tuple(trace_mask.shape) != tuple(volume.shape[:-1]):
+            raise DataError(
+                f"infer.mask: trace mask shape {trace_mask.shape} does not match the "
+                f"input's traces {tuple(volume.shape[:-1])}"
+            )
+        self.volume, self.trace_mask = volume, trace_mask.astype(np.float32)
+        self.shape = tuple(volume.shape)
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        block = np.asarray(self.volume[key], dtype=np.float32)
+        return block * self.trace_mask[key[:-1]][..., None]
+
+
+class AxisView:
+    """A transposed view: engine axis ``j`` is axis ``order[j]`` of ``volume``."""
+
+    def __init__(self, volume: Any, order: Sequence[int]) -> None:
+        self.volume, self.order = volume, tuple(order)
+        self.inverse = tuple(int(i) for i in np.argsort(self.order))
+        self.shape = tuple(volume.shape[i] for i in self.order)
+
+    def source_key(self, key: Sequence[slice]) -> tuple[slice, ...]:
+        """The key in the wrapped volume's axis order."""
+        return tuple(key[j] for j in self.inverse)
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        return np.asarray(self.volume[self.source_key(key)]).transpose(self.order)
+
+    def to_source(self, values: np.ndarray) -> np.ndarray:
+        """Reorder an engine-ordered block back to the wrapped volume's axes."""
+        return values.transpose(self.inverse)
+
+
+def axis_order(ndim: int, spatial_dims: int, slice_axis: int | str | None) -> tuple[int, ...]:
+    """Engine axis order: iterated (leading) axes first, then the model's axes.
+
+    Without ``slice_axis`` the leading ``ndim - spatial_dims`` axes are iterated. With it
+    (a 2D model on a cube), that axis is iterated and the others, in order, are the
+    model's axes: ``0``/``inline``, ``1``/``crossline``, ``-1``/``2``/``time`` slices.
+
+    Raises:
+        DataError: if the model has more axes than the input.
+        ConfigError: naming ``infer.slice_axis``.
+    """
+    if spatial_dims > ndim:
+        raise DataError(
+            f"input has {ndim} axes but the checkpoint's model is {spatial_dims}D; it needs "
+            f"inputs with at least {spatial_dims} axes (time last)"
+        )
+    if slice_axis is None:
+        return tuple(range(ndim))
+    if ndim == spatial_dims:
+        raise ConfigError(
+            f"infer.slice_axis: got {slice_axis!r} but the input has only the model's "
+            f"{spatial_dims} axes; allowed: null"
+        )
+    axis = AXIS_ALIASES.get(slice_axis, slice_axis) if isinstance(slice_axis, str) else slice_axis
+    if not isinstance(axis, int) or not -ndim <= axis < ndim:
+        raise ConfigError(
+            f"infer.slice_axis: got {slice_axis!r}; allowed: null, an axis index in "
+            f"[{-ndim}, {ndim}), or one of {', '.join(AXIS_ALIASES)}"
+        )
+    axis %= ndim
+    return (axis, *[i for i in range(ndim) if i != axis])
+
+
+def trace_mask(
+    shape: Sequence[int],
+    traces: Sequence[int] = (),
+    header: np.ndarray | None = None,
+    dead_values: Sequence[int] = (),
+) -> np.ndarray | None:
+    """A live-trace mask over ``shape[:-1]``, or ``None`` when nothing is dead.
+
+    Args:
+        shape: input shape, time last.
+        traces: flat (C-order) indices of dead traces over the non-time axes.
+        header: a trace-header array of shape ``shape[:-1]``; traces whose value is in
+            ``dead_values`` are dead (SEG-Y ``TraceIdentificationCode`` 2 = dead).
+        dead_values: header values that mark a dead trace.
+
+    Raises:
+        DataError: for out-of-range indices or a header of the wrong shape.
+    """
+    positions = tuple(shape[:-1])
+    n = int(np.prod(positions, dtype=np.int64))
+    live = np.ones(n, dtype=bool)
+    idx = np.asarray(list(traces), dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise DataError(f"infer.mask.traces: indices must lie in [0, {n}); got {idx.tolist()}")
+    live[idx] = False
+    if header is not None:
+        if tuple(header.shape) != positions:
+            raise DataError(
+                f"infer.mask.header: header shape {header.shape} does not match traces {positions}"
+            )
+        live &= ~np.isin(np.asarray(header).ravel(), list(dead_values))
+    return None if live.all() else live.reshape(positions)

@@ -1,0 +1,320 @@
+"""Tiled inference: exact identities, seams, streaming = in memory, resume, the CLI task."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from promethium.api import load_model, train
+from promethium.data.store import store_attrs, write_store
+from promethium.errors import ConfigError, DataError
+from promethium.ml.inference import TileGrid, axis_starts, tiled_predict
+from promethium.ml.inference.predict import make_layout
+from promethium.ml.inference.streaming import stream_predict, work_path
+from tests.conftest import ROOT, compose_config
+
+
+class Identity(torch.nn.Module):
+    """Returns its input; has one parameter so that ``.to(device)`` has something to move."""
+
+    def __init__(self, spatial_dims: int) -> None:
+        super().__init__()
+        self.spatial_dims = spatial_dims
+        self.scale = torch.nn.Parameter(torch.ones(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+class PatchBias(Identity):
+    """Adds the patch's mean, a bias that differs from patch to patch."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + x.mean(dim=tuple(range(1, x.ndim)), keepdim=True)
+
+
+CASES = [  # (model dims, array shape, patch)
+    (1, (3, 101), 16),
+    (1, (2, 3, 37), 10),
+    (2, (37, 53), (8, 12)),
+    (2, (2, 29, 31), 7),
+    (3, (13, 11, 9), 5),
+    (3, (2, 9, 10, 11), (4, 6, 5)),
+]
+
+
+@pytest.mark.parametrize("overlap", [0.0, 0.25, 0.5, 0.75])
+@pytest.mark.parametrize(("dims", "shape", "patch"), CASES)
+@pytest.mark.parametrize("window", ["cosine", "gaussian", "constant"])
+def test_identity_and_constant_field_are_exact(dims, shape, patch, overlap, window):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    y = tiled_predict(Identity(dims), x, patch, overlap, batch_size=5, window=window)
+    assert y.shape == x.shape and y.dtype == np.float32
+    assert np.abs(y - x).max() <= 1e-6 * np.abs(x).max()
+    const = np.full(shape, 3.25, dtype=np.float32)
+    y = tiled_predict(Identity(dims), const, patch, overlap, batch_size=5, window=window)
+    assert np.abs(y - const).max() <= 1e-6 * 3.25
+
+
+def test_grid_ends_flush_and_covers_every_sample():
+    for n, p, o in [(100, 16, 4), (37, 8, 0), (8, 8, 3), (129, 128, 64), (5, 3, 2)]:
+        starts = axis_starts(n, p, o)
+        assert starts[0] == 0 and starts[-1] == n - p
+        covered = np.zeros(n, bool)
+        for s in starts:
+            covered[s : s + p] = True
+        assert covered.all()
+        assert np.all(np.diff(starts) <= p - o) and np.all(np.diff(starts) > 0)
+    # a patch longer than the axis shrinks to it: one patch, the whole axis
+    grid = TileGrid(shape=(5, 40), patch_size=(16, 16), overlap=(4, 4))
+    assert grid.patch == (5, 16) and len(grid.starts[0]) == 1
+
+
+def test_cosine_blending_leaves_no_seam():
+    """A per-patch bias steps at patch borders with plain averaging, not with cosine."""
+    ramp = np.add.outer(np.linspace(0, 4, 96), np.linspace(0, 4, 80)).astype(np.float32)
+    jumps = {}
+    for window in ("cosine", "constant"):
+        bias = tiled_predict(PatchBias(2), ramp, 32, 0.5, window=window) - ramp
+        jumps[window] = max(np.abs(np.diff(bias, axis=a)).max() for a in (0, 1))
+    # neighbouring patches' biases differ by the ramp's rise over one stride (16 samples)
+    step = 16 * 4 / 95 * 1
+    assert jumps["constant"] > 0.4 * step
+    assert jumps["cosine"] < 0.15 * step
+
+
+def test_mask_zeroes_dead_traces_like_training():
+    x = np.random.default_rng(1).standard_normal((4, 20, 30)).astype(np.float32)
+    mask = np.ones((4, 20), bool)
+    mask[1, 3] = mask[2, 7] = False
+    y = tiled_predict(Identity(2), x, (8, 16), 0.25, mask=mask)
+    assert np.all(y[~mask] == 0) and np.allclose(y[mask], x[mask], atol=1e-6)
+
+
+@pytest.mark.parametrize(("axis", "name"), [(0, "inline"), (1, "crossline"), (2, "time")])
+def test_slice_axis_applies_a_2d_model_slice_by_slice(axis, name):
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(1, 1, 3, padding=1)
+    net.spatial_dims = 2
+    cube = np.random.default_rng(2).standard_normal((6, 7, 9)).astype(np.float32)
+    y = tiled_predict(net, cube, 4, 0.5, slice_axis=name)
+    for i in range(cube.shape[axis]):
+        ref = tiled_predict(net, np.take(cube, i, axis=axis), 4, 0.5)
+        np.testing.assert_allclose(np.take(y, i, axis=axis), ref, atol=1e-6)
+
+
+def test_bad_settings_name_the_key():
+    x = np.zeros((10, 12), np.float32)
+    with pytest.raises(ConfigError, match="infer.overlap"):
+        tiled_predict(Identity(2), x, 4, 1.0)
+    with pytest.raises(ConfigError, match="infer.window"):
+        tiled_predict(Identity(2), x, 4, 0.25, window="hann")
+    with pytest.raises(ConfigError, match="infer.patch_size"):
+        tiled_predict(Identity(2), x, [4, 4, 4], 0.25)
+    with pytest.raises(DataError, match="3D"):
+        tiled_predict(Identity(3), x, 4, 0.25)
+    with pytest.raises(DataError, match="NaN"):
+        tiled_predict(Identity(2), np.full((4, 4), np.nan, np.float32), 4, 0.25)
+
+
+# --- Zarr streaming and the CLI task, with a real (tiny) trained checkpoint ---
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("ckpt")
+    cfg = compose_config(tmp, ["logger=none"])
+    train(cfg)
+    return next((tmp / "run" / "checkpoints").glob("*.ckpt"))
+
+
+def gathers_store(path: Path, shape=(6, 40, 72), chunks=(1, 40, 72)) -> np.ndarray:
+    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
+    attrs = store_attrs(
+        dt=0.004, dx=[None, 12.5], axis_names=["gather", "trace", "time"], provenance="test"
+    )
+    write_store(path, x, attrs, chunks=chunks)
+    return x
+
+
+def test_streaming_matches_in_memory_with_small_chunks(tmp_path, checkpoint):
+    model = load_model(checkpoint)
+    x = gathers_store(tmp_path / "in.zarr")
+    source = zarr.open_group(str(tmp_path / "in.zarr"), mode="r")["data"]
+    layout = make_layout(source, 2, (16, 32), 0.5)
+    summary = stream_predict(
+        model, layout, tmp_path / "out.zarr", {}, {"test": 1}, chunks=[2, 17, 30], batch_size=3
+    )
+    assert summary["recompute_ratio"] > 1  # chunks narrower than the patch grid
+    streamed = zarr.open_group(summary["work_store"], mode="r")["data"][...]
+    in_memory = tiled_predict(model, x, (16, 32), 0.5, batch_size=7)
+    np.testing.assert_allclose(streamed, in_memory, rtol=0, atol=1e-5 * np.abs(in_memory).max())
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, str(ROOT / "run.py"), "task=infer", "infer.progress=false", *args]
+
+
+def test_cli_infer_npy_zarr_and_segy(tmp_path, checkpoint):
+    from tests.test_segy import write_prestack
+
+    model = load_model(checkpoint)
+    x = np.random.default_rng(4).standard_normal((3, 20, 50)).astype(np.float32)
+    np.save(tmp_path / "in.npy", x)
+    expected = tiled_predict(model, x, (16, 32), 0.25)
+    for out in ("out.npy", "out.zarr"):
+        run = subprocess.run(
+            cli(
+                f"ckpt_path={checkpoint}",
+                f"input={tmp_path / 'in.npy'}",
+                f"output={tmp_path / out}",
+                f"hydra.run.dir={tmp_path / out}.run",
+            ),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+        got = (
+            np.load(tmp_path / out)
+            if out.endswith(".npy")
+            else zarr.open_group(str(tmp_path / out), mode="r")["data"][...]
+        )
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert json.loads((tmp_path / "out.zarr.run" / "metrics.json").read_text())["patches"] > 0
+    # SEG-Y in and out, with a dead trace from the trace headers
+    write_prestack(tmp_path / "in.sgy")
+    run = subprocess.run(
+        cli(
+            f"ckpt_path={checkpoint}",
+            f"input={tmp_path / 'in.sgy'}",
+            f"output={tmp_path / 'out.sgy'}",
+            f"hydra.run.dir={tmp_path / 'sgy.run'}",
+            "infer.mask.header=TraceIdentificationCode",
+            "infer.mask.dead_values=[1]",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    import segyio
+
+    with segyio.open(tmp_path / "in.sgy", ignore_geometry=True) as f_in:
+        with segyio.open(tmp_path / "out.sgy", ignore_geometry=True) as f_out:
+            assert f_out.tracecount == f_in.tracecount
+            assert f_out.header[0] == f_in.header[0]
+
+
+def test_killed_inference_resumes_to_the_same_result(tmp_path, checkpoint):
+    x = gathers_store(tmp_path / "in.zarr", shape=(40, 48, 96), chunks=(1, 48, 96))
+    out = tmp_path / "out.zarr"
+    args = [
+        f"ckpt_path={checkpoint}",
+        f"input={tmp_path / 'in.zarr'}",
+        f"output={out}",
+        "infer.batch_size=1",
+        "infer.overlap=0.75",
+        "infer.device=cpu",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        cli(*args, f"hydra.run.dir={tmp_path / 'a'}"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    work = work_path(out)
+    deadline = time.time() + 240
+    while True:
+        assert proc.poll() is None and time.time() < deadline, "inference ended before the kill"
+        done = work / "done"
+        if done.exists():
+            try:
+                if zarr.open_array(str(done), mode="r")[...].sum() >= 3:
+                    break
+            except Exception:  # noqa: BLE001 - the array is being created
+                pass
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not out.exists() and work.exists()
+    (work / "data" / "c" / "orphan.partial").parent.mkdir(parents=True, exist_ok=True)
+    (work / "data" / "c" / "orphan.partial").write_bytes(b"half a chunk")
+    run = subprocess.run(
+        cli(*args, f"hydra.run.dir={tmp_path / 'b'}"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert metrics["resumed"] and 3 <= metrics["chunks_done_before"] < 40
+    group = zarr.open_group(str(out), mode="r")
+    assert group.attrs["inference"]["complete"] and not work.exists()
+    assert not list(out.rglob("*.partial"))
+    expected = tiled_predict(load_model(checkpoint), x, (16, 32), 0.75, batch_size=1)
+    np.testing.assert_allclose(group["data"][...], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("infer.overlap=1.0", "infer.overlap"),
+        ("input=/nonexistent/in.zarr", "no such input"),
+        ("infer.window=hann", "infer.window"),
+        ("ckpt_path=/nonexistent.ckpt", "no such checkpoint"),
+    ],
+)
+def test_cli_bad_inputs_are_clear_and_write_nothing(tmp_path, checkpoint, override, message):
+    np.save(tmp_path / "in.npy", np.zeros((2, 20, 40), np.float32))
+    out = tmp_path / "out.zarr"
+    run = subprocess.run(
+        cli(
+            f"ckpt_path={checkpoint}",
+            f"input={tmp_path / 'in.npy'}",
+            f"output={out}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            override,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 2
+    assert message in run.stderr + run.stdout
+    assert not out.exists() and not work_path(out).exists()
+
+
+def test_cli_refuses_existing_output_and_other_dimensionality(tmp_path, checkpoint):
+    np.save(tmp_path / "trace.npy", np.zeros(64, np.float32))  # 1D input, 2D checkpoint
+    out = tmp_path / "out.npy"
+    base = [f"ckpt_path={checkpoint}", f"output={out}", f"hydra.run.dir={tmp_path / 'run'}"]
+    run = subprocess.run(
+        cli(*base, f"input={tmp_path / 'trace.npy'}"), capture_output=True, text=True
+    )
+    assert run.returncode == 2 and "2D" in run.stderr + run.stdout and not out.exists()
+    np.save(out, np.ones(3, np.float32))
+    np.save(tmp_path / "in.npy", np.zeros((2, 8, 8), np.float32))  # smaller than the patch
+    run = subprocess.run(cli(*base, f"input={tmp_path / 'in.npy'}"), capture_output=True, text=True)
+    assert run.returncode == 2 and "infer.overwrite" in run.stderr + run.stdout
+    assert np.array_equal(np.load(out), np.ones(3))  # the old output is untouched
+    run = subprocess.run(
+        cli(*base, f"input={tmp_path / 'in.npy'}", "infer.overwrite=true"),
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert np.load(out).shape == (2, 8, 8)  # patch larger than the volume: whole axes
