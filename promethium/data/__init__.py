@@ -1,18 +1,29 @@
-"""Data layer: Zarr store convention, lazy patch datasets, transforms, synthetic data."""
+"""Data layer: Zarr store convention, lazy patch datasets, transforms, synthetic data.
 
-from promethium.data.datamodule import SeismicDataModule, ZarrSource
-from promethium.data.dataset import EpochKeySampler, SeismicDataset
-from promethium.data.store import open_store, store_attrs, validate_store, write_store
-from promethium.data.synthetic import SyntheticGathers
+Names are imported on first use, so that ``promethium.data.store`` (used by inference
+and the scripts) does not pull in Lightning through the datamodule.
+"""
 
-__all__ = [
-    "EpochKeySampler",
-    "SeismicDataModule",
-    "SeismicDataset",
-    "SyntheticGathers",
-    "ZarrSource",
-    "open_store",
-    "store_attrs",
-    "validate_store",
-    "write_store",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "SeismicDataModule": "datamodule",
+    "ZarrSource": "datamodule",
+    "EpochKeySampler": "dataset",
+    "SeismicDataset": "dataset",
+    "open_store": "store",
+    "store_attrs": "store",
+    "validate_store": "store",
+    "write_store": "store",
+    "SyntheticGathers": "synthetic",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'promethium.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"promethium.data.{_WHERE[name]}"), name)
