@@ -78,4 +78,4 @@ def load_model(
         k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
     }
     net.load_state_dict(state)
-    return net.eval()
+    return net.to(map_location).eval()

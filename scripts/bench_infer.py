@@ -84,6 +84,23 @@ def speed(args: argparse.Namespace, depth: int, base: int) -> list[dict]:
             sync()
 
         rows.append(("MONAI sliding_window_inference", monai))
+        if dev.type == "cuda":  # our in/out arrays live on the host: MONAI the same way
+            xh = torch.from_numpy(x)[:, None]
+
+            def monai_host() -> None:
+                with torch.inference_mode():
+                    sliding_window_inference(
+                        xh,
+                        (args.patch, args.patch),
+                        args.batch,
+                        net,
+                        overlap=args.overlap,
+                        mode="gaussian",
+                        sw_device=dev,
+                        device="cpu",
+                    )
+
+            rows.append(("MONAI, host in/out (sw_device=cuda)", monai_host))
     except ImportError:
         print("monai not installed: skipping its row (pip install monai)")
     times: dict[str, list[float]] = {name: [] for name, _ in rows}

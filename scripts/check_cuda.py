@@ -43,6 +43,31 @@ def main() -> None:
         gpu = tiled_predict(net, x, 128, 0.5, 32, device="cuda", precision=precision)
         result[f"infer_{precision}_max_rel_err"] = float(np.abs(gpu - cpu).max() / scale)
         result[f"infer_{precision}_s"] = time.perf_counter() - start
+    ident = torch.nn.Conv3d(1, 1, 1, bias=False)
+    torch.nn.init.ones_(ident.weight)
+    ident.spatial_dims = 3
+    cube = np.random.default_rng(1).standard_normal((37, 45, 51)).astype(np.float32)
+    for overlap in (0.0, 0.5, 0.75):
+        same = tiled_predict(ident, cube, 16, overlap, 16, device="cuda")
+        key = f"identity_3d_overlap_{overlap}_max_rel_err"
+        result[key] = float(np.abs(same - cube).max() / np.abs(cube).max())
+    with tempfile.TemporaryDirectory() as tmp:
+        import zarr
+
+        from promethium.ml.inference.predict import make_layout
+        from promethium.ml.inference.streaming import stream_predict
+
+        store = zarr.open_group(f"{tmp}/in.zarr", mode="w")
+        store.create_array("data", shape=x.shape, chunks=(1, 150, 517), dtype="float32")[...] = x
+        layout = make_layout(store["data"], 2, 128, 0.5)
+        summary = stream_predict(
+            net, layout, Path(tmp) / "out.zarr", {}, {}, batch_size=32, device=torch.device("cuda")
+        )
+        streamed = zarr.open_group(summary["work_store"], mode="r")["data"][...]
+        in_memory = tiled_predict(net, x, 128, 0.5, 32, device="cuda")
+        result["streaming_vs_in_memory_cuda_max_rel_err"] = float(
+            np.abs(streamed - in_memory).max() / scale
+        )
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose(
             ["trainer.max_epochs=1", "trainer.accelerator=auto", "logger=tensorboard"],
