@@ -67,6 +67,19 @@ def test_identity_and_constant_field_are_exact(dims, shape, patch, overlap, wind
     assert np.abs(y - const).max() <= 1e-6 * 3.25
 
 
+@pytest.mark.parametrize(("dims", "shape", "patch"), CASES)
+def test_device_blending_path_matches_host_path(dims, shape, patch):
+    """The gather / scatter-add path used on accelerators, run here on the CPU."""
+    torch.manual_seed(0)
+    net = PatchBias(dims)
+    x = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    host = tiled_predict(net, x, patch, 0.5, batch_size=6, host_blending=True)
+    device = tiled_predict(net, x, patch, 0.5, batch_size=6, host_blending=False)
+    np.testing.assert_allclose(device, host, rtol=0, atol=1e-6)
+    same = tiled_predict(Identity(dims), x, patch, 0.75, batch_size=6, host_blending=False)
+    assert np.abs(same - x).max() <= 1e-6 * np.abs(x).max()
+
+
 def test_grid_ends_flush_and_covers_every_sample():
     for n, p, o in [(100, 16, 4), (37, 8, 0), (8, 8, 3), (129, 128, 64), (5, 3, 2)]:
         starts = axis_starts(n, p, o)

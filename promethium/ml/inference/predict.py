@@ -78,6 +78,7 @@ def tiled_predict(
     num_workers: int = 0,
     spatial_dims: int | None = None,
     on_batch: Callable[[int], None] | None = None,
+    host_blending: bool | None = None,
 ) -> np.ndarray:
     """Predict a whole in-memory array with overlapping, window-blended patches.
 
@@ -97,6 +98,8 @@ def tiled_predict(
         num_workers: background threads reading ahead.
         spatial_dims: model axes (default ``model.spatial_dims``).
         on_batch: progress callback, called with the patch count of each batch.
+        host_blending: blend in NumPy (default on the CPU) or with torch on ``device``
+            (default on accelerators: one gather and one scatter-add per batch).
 
     Returns:
         float32 array with the shape of ``array``.
@@ -125,6 +128,7 @@ def tiled_predict(
         precision=precision,
         num_workers=num_workers,
         on_batch=on_batch,
+        host_blending=host_blending,
     )
     return np.ascontiguousarray(layout.view.to_source(result[0]))
 
