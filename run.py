@@ -27,13 +27,33 @@ register_resolvers()
 log = logging.getLogger("promethium")
 
 
+def quote_sweeper_params(argv: list[str]) -> list[str]:
+    """Rewrite ``hydra.sweeper.params.KEY=choice(...)`` so that Hydra accepts it.
+
+    Hydra refuses sweep syntax on ``hydra.*`` keys ("Sweeping over Hydra's configuration
+    is not supported") and new keys in a struct node without ``+``. Quoted and added with
+    ``++``, the value reaches the Optuna sweeper as text, which parses it with the same
+    override grammar, so the old plugin's command lines work as written.
+    """
+    quoted = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if key.startswith("hydra.sweeper.params.") and sep:
+            if value[:1] not in ("'", '"'):
+                mark = '"' if "'" in value else "'"
+                value = f"{mark}{value}{mark}"
+            arg = f"++{key}={value}"
+        quoted.append(arg)
+    return quoted
+
+
 def run_task(cfg: DictConfig) -> dict:
     """Call the task function named by ``cfg.task.fn`` and return its metrics."""
     return get_method(cfg.task.fn)(cfg)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float | list[float] | None:
     """Run one job; return the monitored metric (for multirun sweeps)."""
     try:
         metrics = run_task(cfg)
@@ -42,10 +62,14 @@ def main(cfg: DictConfig) -> float | None:
             raise  # let the sweeper record the failed job and go on
         log.error("%s", err)
         sys.exit(2)
+    objectives = cfg.get("objectives")  # several metrics for a multi-objective sweep
+    if objectives:
+        return [float(metrics.get(name, float("nan"))) for name in objectives]
     monitor = cfg.task.get("monitor")
     value = metrics.get(monitor) if monitor else None
     return float(value) if value is not None else None
 
 
 if __name__ == "__main__":
+    sys.argv = quote_sweeper_params(sys.argv)
     main()

@@ -17,6 +17,7 @@ from promethium.config import build_collection, build_model, build_node, check_c
 from promethium.data.datamodule import SeismicDataModule
 from promethium.errors import ConfigError
 from promethium.ml.module import SeismicLitModule
+from promethium.ml.pruning import pruning_callback
 from promethium.ml.tracking import filter_unactionable_warnings, save_run_info, tag_mlflow_runs
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ def build_module(cfg: DictConfig) -> SeismicLitModule:
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
     """The Lightning ``Trainer`` with the configured callbacks and loggers."""
     callbacks = build_collection(cfg, "callbacks")
+    pruning = pruning_callback(cfg)  # only inside an Optuna sweep job
+    if pruning is not None:
+        callbacks.append(pruning)
     loggers = build_collection(cfg, "logger")
     if not loggers:  # the LR monitor refuses a trainer without loggers; nothing to log to
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]

@@ -1,0 +1,264 @@
+"""One sweep: open (or resume) the study, run trials in batches, write the results."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from hydra_plugins.promethium_optuna import search_space
+from hydra_plugins.promethium_optuna.results import write_results
+from hydra_plugins.promethium_optuna.sweeper import outcome
+from promethium.errors import ConfigError
+from promethium.ml.pruning import make_pruner
+
+log = logging.getLogger(__name__)
+# heartbeats and their retry callback are marked experimental; we rely on them knowingly
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+SAMPLERS = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "grid": optuna.samplers.GridSampler,
+    "nsgaii": optuna.samplers.NSGAIISampler,
+}
+#: trial attribute marking failures of the job itself (they count towards n_trials;
+#: trials failed because their sweep died are retried instead)
+JOB_FAILURE = "promethium:failure"
+HEARTBEAT = "promethium:heartbeat"
+
+
+def _named(kind: str, table: dict[str, Any], conf: dict[str, Any] | None, **extra: Any) -> Any:
+    conf = dict(conf or {})
+    name = conf.pop("name", None)
+    if name not in table:
+        raise ConfigError(f"hydra.sweeper.{kind}.name: got {name!r}; allowed: {', '.join(table)}")
+    return table[name](**extra, **conf)
+
+
+class SweepRun:
+    """State of one ``sweep(arguments)`` call."""
+
+    def __init__(
+        self,
+        settings: dict[str, Any],
+        sweep_dir: Path,
+        launcher: Any,
+        arguments: list[str],
+        config: Any = None,
+    ) -> None:
+        self.s = settings
+        self.sweep_dir = sweep_dir
+        self.launcher = launcher
+        self.space, self.fixed = search_space.parse(settings.get("params"), arguments)
+        self.custom = _load_custom(settings.get("custom_search_space"))
+        self.config = config
+        directions = settings["direction"]
+        self.directions = [directions] if isinstance(directions, str) else list(directions)
+        for d in self.directions:
+            if d not in ("minimize", "maximize"):
+                raise ConfigError(
+                    f"hydra.sweeper.direction: got {d!r}; allowed: minimize, maximize, or a list"
+                )
+        n_trials, n_jobs = settings["n_trials"], settings["n_jobs"]
+        if not isinstance(n_trials, int) or n_trials < 1:
+            raise ConfigError(f"hydra.sweeper.n_trials: got {n_trials!r}; allowed: an int >= 1")
+        if not isinstance(n_jobs, int) or n_jobs < 1:
+            raise ConfigError(f"hydra.sweeper.n_jobs: got {n_jobs!r}; allowed: an int >= 1")
+        self.job_idx = 0
+
+    # --- study -----------------------------------------------------------------------
+
+    def storage(self) -> tuple[Any, str]:
+        """The storage object and its URL (default: ``optuna.db`` in the sweep folder)."""
+        url = self.s.get("storage") or f"sqlite:///{(self.sweep_dir / 'optuna.db').resolve()}"
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        if url.startswith("journal://"):
+            path = url.removeprefix("journal://")
+            backend = optuna.storages.journal.JournalFileBackend(path)
+            return optuna.storages.JournalStorage(backend), url
+        if url.startswith(("sqlite:", "mysql", "postgresql")):
+            storage = optuna.storages.RDBStorage(
+                url,
+                heartbeat_interval=self.s["heartbeat_interval"],
+                grace_period=self.s["grace_period"],
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=3),
+            )
+            return storage, url
+        raise ConfigError(
+            f"hydra.sweeper.storage: got {url!r}; allowed: null (SQLite in the sweep folder), "
+            "sqlite:///FILE, mysql://..., postgresql://..., journal:///FILE"
+        )
+
+    def open_study(self) -> optuna.Study:
+        storage, self.storage_url = self.storage()
+        extra = {"search_space": search_space.grid(self.space)} if self._sampler_is_grid() else {}
+        sampler = _named("sampler", SAMPLERS, self.s.get("sampler"), **extra)
+        pruner = make_pruner(self.s.get("pruner"))
+        return optuna.create_study(
+            study_name=self.s["study_name"],
+            storage=storage,
+            sampler=sampler,
+            pruner=pruner,
+            directions=self.directions,
+            load_if_exists=True,
+        )
+
+    def _sampler_is_grid(self) -> bool:
+        return (self.s.get("sampler") or {}).get("name") == "grid"
+
+    # --- bookkeeping -------------------------------------------------------------------
+
+    def tally(self, study: optuna.Study) -> tuple[int, int]:
+        """``(counted, running)``: trials that count towards ``n_trials``, and running ones."""
+        counted = running = 0
+        for t in study.get_trials(deepcopy=False):
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                counted += 1
+            elif t.state == TrialState.FAIL and JOB_FAILURE in t.user_attrs:
+                counted += 1
+            elif t.state == TrialState.RUNNING:
+                running += 1
+        return counted, running
+
+    def fail_stale(self, study: optuna.Study) -> None:
+        """Fail trials whose sweep died (no heartbeat for ``grace_period``) and retry them."""
+        storage = study._storage
+        if not isinstance(storage, optuna.storages.JournalStorage):
+            optuna.storages.fail_stale_trials(study)  # RDB: Optuna's own heartbeat
+            return
+        # journal storage: Optuna has no heartbeat there; we keep our own in system attrs
+        now = time.time()
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            beat = t.system_attrs.get(HEARTBEAT, t.datetime_start.timestamp())
+            if now - beat > self.s["grace_period"]:
+                try:
+                    storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue
+                RetryHeartbeatStaleTrialCallback(max_retry=3)(study, storage.get_trial(t._trial_id))
+
+    # --- the loop ----------------------------------------------------------------------
+
+    def run(self) -> Any:
+        study = self.open_study()
+        self.fail_stale(study)
+        counted, running = self.tally(study)
+        if counted:
+            log.info("Resuming study %r: %d trials already done", study.study_name, counted)
+        failures = 0
+        while True:
+            counted, running = self.tally(study)
+            todo = self.s["n_trials"] - counted - running
+            if todo <= 0:
+                if running == 0:
+                    break
+                time.sleep(self.s["heartbeat_interval"])  # others' trials: wait or fail stale
+                self.fail_stale(study)
+                continue
+            batch = [self.ask(study) for _ in range(min(self.s["n_jobs"], todo))]
+            with _Heartbeats(study, [t for t, _ in batch], self.s["heartbeat_interval"]):
+                results = self.launcher.launch([o for _, o in batch], initial_job_idx=self.job_idx)
+            self.job_idx += len(batch)
+            for (trial, _), result in zip(batch, results, strict=True):
+                failures += self.tell(study, trial, result)
+            finished = sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+            if failures and failures / max(finished, 1) > self.s["max_failure_rate"]:
+                write_results(study, self.sweep_dir, self.directions, False)
+                raise RuntimeError(
+                    f"Optuna sweep: {failures} of {finished} trials failed, more than "
+                    f"hydra.sweeper.max_failure_rate={self.s['max_failure_rate']}"
+                )
+        return write_results(study, self.sweep_dir, self.directions, self.s.get("plots", True))
+
+    def ask(self, study: optuna.Study) -> tuple[optuna.Trial, list[str]]:
+        trial = study.ask(fixed_distributions=self.space)
+        if self.custom:  # conditional parameters: it calls trial.suggest_*(...) itself
+            self.custom(self.config, trial)
+        overrides = list(self.fixed)
+        overrides += [search_space.to_override(k, v) for k, v in trial.params.items()]
+        overrides += [
+            f"++optuna_trial.study_name='{self.s['study_name']}'",
+            f"++optuna_trial.storage='{self.storage_url}'",
+            f"++optuna_trial.number={trial.number}",
+            f"++optuna_trial.trial_id={trial._trial_id}",
+            f"++optuna_trial.pruner={_as_override_dict(self.s.get('pruner') or {'name': 'none'})}",
+        ]
+        return trial, overrides
+
+    def tell(self, study: optuna.Study, trial: optuna.Trial, result: Any) -> int:
+        """Record one job's outcome; returns 1 if it failed."""
+        kind, value = outcome(result)
+        if getattr(result, "hydra_cfg", None) is not None:
+            trial.set_user_attr("job_dir", str(result.hydra_cfg.hydra.runtime.output_dir))
+        if kind == "complete" and len(value) != len(self.directions):
+            kind, value = "fail", f"{len(value)} values for {len(self.directions)} directions"
+        if kind == "complete":
+            study.tell(trial, value if len(value) > 1 else value[0])
+            return 0
+        if kind == "pruned":
+            study.tell(trial, state=TrialState.PRUNED)
+            return 0
+        log.warning("Trial %d failed (recorded FAIL, the sweep goes on): %s", trial.number, value)
+        trial.set_user_attr(JOB_FAILURE, str(value)[:500])
+        study.tell(trial, state=TrialState.FAIL)
+        return 1
+
+
+class _Heartbeats:
+    """Heartbeats for the running trials while their jobs run (any storage)."""
+
+    def __init__(self, study: optuna.Study, trials: Sequence[optuna.Trial], interval: int) -> None:
+        self.storage, self.trials, self.interval = study._storage, trials, interval
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self) -> None:
+        while True:
+            for trial in self.trials:
+                try:
+                    if isinstance(self.storage, optuna.storages.JournalStorage):
+                        self.storage.set_trial_system_attr(trial._trial_id, HEARTBEAT, time.time())
+                    elif hasattr(self.storage, "record_heartbeat"):
+                        self.storage.record_heartbeat(trial._trial_id)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    pass
+            if self.stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> _Heartbeats:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def _as_override_dict(conf: dict[str, Any]) -> str:
+    """``{name:median,n_startup_trials:2}``: a flat mapping in Hydra's override grammar."""
+    return "{" + ",".join(f"{k}:{'null' if v is None else v}" for k, v in conf.items()) + "}"
+
+
+def _load_custom(path: str | None) -> Callable[[Any, optuna.Trial], None] | None:
+    """``module.function(cfg, trial)``, as in the old plugin: it suggests more parameters."""
+    if not path:
+        return None
+    module, _, name = path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigError(
+            f"hydra.sweeper.custom_search_space: cannot import {path!r} ({err}); "
+            "allowed: 'package.module.function'"
+        ) from err

@@ -1,0 +1,72 @@
+"""The Hydra Sweeper: ask Optuna for trials, launch them in batches, tell the outcomes.
+
+Each launched job gets its trial's identity in its config (``optuna_trial.*``), so the
+train task can report validation metrics to the study and stop when the pruner says
+so (``promethium.ml.pruning``); the job then raises ``optuna.TrialPruned`` and the trial
+is recorded PRUNED. A job that raises anything else, or returns NaN/inf, is recorded
+FAIL and the sweep goes on, up to ``max_failure_rate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.plugins import Plugins
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+class OptunaSweeper(Sweeper):
+    """``hydra/sweeper=optuna``: see :class:`~.config.OptunaSweeperConf` for the keys."""
+
+    def __init__(self, **settings: Any) -> None:
+        self.settings = {
+            k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+            for k, v in settings.items()
+        }
+        self.launcher = None
+        self.config: DictConfig | None = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def sweep(self, arguments: list[str]) -> Any:
+        from hydra_plugins.promethium_optuna.study import SweepRun
+
+        assert self.config is not None and self.launcher is not None
+        sweep_dir = Path(self.config.hydra.sweep.dir)
+        run = SweepRun(self.settings, sweep_dir, self.launcher, arguments, self.config)
+        return run.run()
+
+
+def outcome(result: JobReturn) -> tuple[str, Any]:
+    """``("complete", values)``, ``("pruned", None)`` or ``("fail", reason)`` of a job."""
+    import optuna
+
+    if result.status != JobStatus.COMPLETED:
+        error = result._return_value  # the exception the job raised
+        if isinstance(error, optuna.TrialPruned):
+            return "pruned", None
+        return "fail", f"{type(error).__name__}: {error}"
+    value = result.return_value
+    values = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
+    try:
+        values = [float(v) for v in values]
+    except (TypeError, ValueError):
+        return "fail", f"the job returned {value!r}, not a number"
+    if not all(math.isfinite(v) for v in values):
+        return "fail", f"the job returned {value!r}"
+    return "complete", values

@@ -1,0 +1,227 @@
+"""Optuna sweeper plugin: search-space grammar, pruning, results, resume after SIGKILL, joblib."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from hydra.core.utils import JobReturn, JobStatus
+from omegaconf import OmegaConf
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from hydra_plugins.promethium_optuna import search_space
+from hydra_plugins.promethium_optuna.sweeper import outcome
+from promethium.errors import ConfigError
+from tests.conftest import ROOT
+
+TINY = [
+    "data.source.n_gathers=8",
+    "data.source.n_traces=24",
+    "data.source.n_samples=48",
+    "data.patch_size=[16,32]",
+    "data.samples_per_epoch=8",
+    "data.batch_size=4",
+    "model.depth=2",
+    "model.base_channels=4",
+    "trainer.max_epochs=4",
+    "trainer.accelerator=cpu",
+    "trainer.enable_progress_bar=false",
+    "~callbacks.progress_bar",
+    "~callbacks.qc_figures",
+    "task.test=false",
+    "logger=none",
+]
+# lr 1e-9 never improves on the first epoch's SNR, lr 3e-3 does: the median pruner has
+# something to prune; the random sampler (seeded) mixes the two.
+SWEEP = [
+    "-m",
+    "hydra/sweeper=optuna",
+    "hydra/sweeper/sampler=random",
+    "hydra.sweeper.sampler.seed=0",
+    "hydra.sweeper.n_trials=6",
+    "hydra.sweeper.pruner.n_startup_trials=2",
+    "hydra.sweeper.heartbeat_interval=1",
+    "hydra.sweeper.grace_period=2",
+    "hydra.sweeper.plots=true",
+    "hydra.sweeper.params.task.optimizer.lr=choice(1e-9,0.003)",
+]
+
+
+def sweep_cmd(sweep_dir: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        str(ROOT / "run.py"),
+        *SWEEP,
+        f"hydra.sweep.dir={sweep_dir}",
+        *TINY,
+        *extra,
+    ]
+
+
+def load(sweep_dir: Path) -> optuna.Study:
+    return optuna.load_study(study_name="promethium", storage=f"sqlite:///{sweep_dir}/optuna.db")
+
+
+def states(study: optuna.Study) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in study.trials:
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    return counts
+
+
+def test_search_space_follows_hydra_grammar():
+    space, fixed = search_space.parse(
+        {"model": {"depth": "choice(2,3)"}, "task.optimizer.lr": "tag(log, interval(1e-4, 1e-2))"},
+        [
+            "a=interval(0, 1)",
+            "b=tag(int, interval(1, 8))",
+            "c=range(2, 9, 3)",
+            "d=range(0.1, 0.5, 0.1)",
+            "+e.f=7",
+            "trainer.max_epochs=3",
+        ],
+    )
+    assert space["model.depth"] == CategoricalDistribution(["2", "3"]) or space[
+        "model.depth"
+    ] == CategoricalDistribution([2, 3])
+    assert space["task.optimizer.lr"] == FloatDistribution(1e-4, 1e-2, log=True)
+    assert space["a"] == FloatDistribution(0.0, 1.0)
+    assert space["b"] == IntDistribution(1, 8)
+    assert space["c"] == IntDistribution(2, 8, step=3)  # exclusive stop: 2, 5, 8
+    assert space["d"].low == pytest.approx(0.1) and space["d"].high == pytest.approx(0.4)
+    assert fixed == ["+e.f=7", "trainer.max_epochs=3"]
+    assert search_space.grid({"c": space["c"], "m": space["model.depth"]})["c"] == [2, 5, 8]
+    with pytest.raises(ConfigError, match="grid"):
+        search_space.grid({"a": space["a"]})
+    assert search_space.to_override("model.attention", True) == "model.attention=true"
+
+
+def test_readme_command_line_is_rewritten_for_hydra():
+    sys.path.insert(0, str(ROOT))
+    from run import quote_sweeper_params
+
+    assert quote_sweeper_params(["hydra.sweeper.params.model.depth=choice(2,3)", "x=1"]) == [
+        "++hydra.sweeper.params.model.depth='choice(2,3)'",
+        "x=1",
+    ]
+
+
+def test_nan_and_errors_are_failures_not_crashes():
+    def job(value=None, status=JobStatus.COMPLETED):
+        result = JobReturn()
+        result.status, result._return_value = status, value
+        return result
+
+    assert outcome(job(1.5)) == ("complete", [1.5])
+    assert outcome(job(float("nan")))[0] == "fail"
+    assert outcome(job(ValueError("boom"), JobStatus.FAILED))[0] == "fail"
+    assert outcome(job(optuna.TrialPruned(), JobStatus.FAILED)) == ("pruned", None)
+
+
+def test_sweep_prunes_records_and_writes_results(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    run = subprocess.run(sweep_cmd(sweep_dir), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    study = load(sweep_dir)
+    counts = states(study)
+    assert len(study.trials) == 6 and counts.get("PRUNED", 0) >= 1, counts
+    assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 6
+    results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    assert results.best_value == pytest.approx(study.best_value)
+    assert results.best_trial.run_dir == str(sweep_dir / str(study.best_trial.number))
+    assert (sweep_dir / "trials.csv").read_text().count("\n") == 7
+    assert (sweep_dir / "optimization_history.png").exists()
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert all(len(t.intermediate_values) < 4 for t in pruned)  # stopped before the end
+
+
+def test_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    cmd = sweep_cmd(
+        sweep_dir,
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.max_failure_rate=0.9",
+        "hydra.sweeper.params.model.depth=choice(2,-1)",
+        "trainer.max_epochs=1",
+    )
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    study = load(sweep_dir)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(study.trials) == 3 and failed
+    assert all(t.params["model.depth"] in (-1, "-1") for t in failed)
+    assert "model.depth" in failed[0].user_attrs["promethium:failure"]
+
+
+def test_killed_sweep_resumes_without_losing_or_duplicating_trials(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    proc = subprocess.Popen(
+        sweep_cmd(sweep_dir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 300
+    while not (sweep_dir / "2" / ".hydra").exists():  # the third trial has started
+        assert proc.poll() is None and time.time() < deadline, "sweep ended before the kill"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = states(load(sweep_dir))
+    assert before.get("RUNNING") == 1
+    run = subprocess.run(sweep_cmd(sweep_dir), capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    study = load(sweep_dir)
+    counts = states(study)
+    assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 6, counts
+    assert counts.get("FAIL") == 1 and "RUNNING" not in counts  # the killed one, retried
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") is not None]
+    assert len(retried) == 1 and retried[0].system_attrs["failed_trial"] == 2
+    killed = study.trials[2]
+    assert retried[0].params == killed.params
+
+
+def test_joblib_launcher_runs_trials_in_parallel_and_prunes(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    cmd = sweep_cmd(
+        sweep_dir,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=6",
+    )
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    study = load(sweep_dir)
+    counts = states(study)
+    assert len(study.trials) == 6 and counts.get("PRUNED", 0) >= 1, counts
+    # one batch, two processes: each job started before the other one ended
+    spans = []
+    for job in ("0", "1"):
+        files = [p for p in (sweep_dir / job).rglob("*") if p.is_file()]
+        spans.append(
+            (
+                (sweep_dir / job / ".hydra" / "config.yaml").stat().st_mtime,
+                max(p.stat().st_mtime for p in files),
+            )
+        )
+    (s0, e0), (s1, e1) = spans
+    assert s1 < e0 and s0 < e1, spans
+
+
+def test_journal_storage_sweeps_and_resumes(tmp_path):
+    journal = tmp_path / "study.log"
+    extra = [f"hydra.sweeper.storage=journal://{journal}", "trainer.max_epochs=1"]
+    for n_trials in (2, 3):  # the second command continues the same study
+        cmd = sweep_cmd(tmp_path / "sweep", *extra, f"hydra.sweeper.n_trials={n_trials}")
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    study = optuna.load_study(study_name="promethium", storage=storage)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
