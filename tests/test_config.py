@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from hydra.utils import get_method
 from omegaconf import OmegaConf
 
 from promethium.config import build_collection, build_model, build_node, check_config
@@ -90,14 +91,23 @@ def test_logger_and_callback_options(tmp_path, group):
 @pytest.mark.parametrize("name", options("task"))
 def test_task_options(tmp_path, name):
     cfg = compose_config(tmp_path, [f"task={name}"])
-    assert callable(build_node(cfg, "task.optimizer"))
-    assert build_module(cfg) is not None
+    assert callable(get_method(cfg.task.fn))
+    if name == "train":
+        assert callable(build_node(cfg, "task.optimizer"))
+        assert build_module(cfg) is not None
+    else:  # infer: its own keys, all of them documented defaults
+        assert cfg.infer.window == "cosine" and cfg.input is None and cfg.output is None
 
 
 def recipe_groups(name):
     """The model and data options a recipe selects (``override /group: option`` lines)."""
     defaults = OmegaConf.load(ROOT / "experiments" / f"{name}.yaml").get("defaults", [])
-    chosen = {k.split("/")[-1]: v for entry in defaults for k, v in entry.items()}
+    chosen = {
+        k.split("/")[-1]: v
+        for entry in defaults
+        if not isinstance(entry, str)
+        for k, v in entry.items()
+    }
     return {"model": chosen.get("model", "unet"), "data": chosen.get("data", "synthetic")}
 
 

@@ -225,3 +225,22 @@ def test_journal_storage_sweeps_and_resumes(tmp_path):
     )
     study = optuna.load_study(study_name="promethium", storage=storage)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+
+
+def test_hparams_recipe_composes_a_search_space():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("config", ["experiment=hparams_unet"], return_hydra_config=True)
+    sweeper = cfg.hydra.sweeper
+    assert sweeper._target_.endswith("OptunaSweeper") and sweeper.pruner.name == "median"
+    space, _ = search_space.parse(OmegaConf.to_container(sweeper.params), [])
+    assert set(space) == {
+        "task.optimizer.lr",
+        "model.depth",
+        "model.base_channels",
+        "model.attention",
+        "augment.transforms.1.db_range",
+        "augment.transforms.2.p",
+    }
+    assert space["task.optimizer.lr"].log
