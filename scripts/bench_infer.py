@@ -63,7 +63,15 @@ def speed(args: argparse.Namespace, depth: int, base: int) -> list[dict]:
         sync()
 
     def ours() -> None:
-        tiled_predict(net, x, args.patch, args.overlap, args.batch, device=dev, num_workers=1)
+        tiled_predict(
+            net,
+            x,
+            args.patch,
+            args.overlap,
+            args.batch,
+            device=dev,
+            num_workers=0 if dev.type == "cpu" else 1,
+        )
 
     rows = [("forward only (floor)", forward_only), ("promethium tiled_predict", ours)]
     try:

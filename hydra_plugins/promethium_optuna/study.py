@@ -22,8 +22,18 @@ from promethium.errors import ConfigError
 from promethium.ml.pruning import make_pruner
 
 log = logging.getLogger(__name__)
-# heartbeats and their retry callback are marked experimental; we rely on them knowingly
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def _quiet_experimental(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Heartbeats and their retry callback are marked experimental; we use them knowingly."""
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return fn(*args, **kwargs)
+
+    return wrapped
+
 
 SAMPLERS = {
     "tpe": optuna.samplers.TPESampler,
@@ -79,6 +89,7 @@ class SweepRun:
 
     # --- study -----------------------------------------------------------------------
 
+    @_quiet_experimental
     def storage(self) -> tuple[Any, str]:
         """The storage object and its URL (default: ``optuna.db`` in the sweep folder)."""
         url = self.s.get("storage") or f"sqlite:///{(self.sweep_dir / 'optuna.db').resolve()}"
@@ -131,6 +142,7 @@ class SweepRun:
                 running += 1
         return counted, running
 
+    @_quiet_experimental
     def fail_stale(self, study: optuna.Study) -> None:
         """Fail trials whose sweep died (no heartbeat for ``grace_period``) and retry them."""
         storage = study._storage

@@ -201,7 +201,8 @@ def predict_regions(
         batch_size: patches per forward pass.
         device: where the network runs (its parameters are moved there).
         precision: ``32``, ``bf16-mixed`` or ``16-mixed``.
-        num_workers: threads reading halos ahead of the batcher (0: the batcher reads).
+        num_workers: threads reading halos ahead of the batcher. 0 on the CPU runs every
+            stage in the caller's thread (fastest for in-memory arrays on few cores).
         on_batch: progress callback with the number of patches just predicted.
         source_name: how errors name the input (its path).
         host_blending: blend in NumPy on the host (default on the CPU) or with torch on
@@ -254,17 +255,21 @@ def predict_regions(
 
     stack = _stack_host if on_host else _GatherScatter(grid.patch, device).stack
 
-    def batcher() -> None:
+    def batches() -> Iterator[tuple[list, torch.Tensor]]:
         jobs: list[tuple[_Work, int, tuple[slice, ...]]] = []
         for work in works():
             for lead in range(work.block.shape[0]):
                 for sl in work.slices:
                     jobs.append((work, lead, sl))
                     if len(jobs) == batch_size:
-                        pipe.put(pipe.batches, stack(jobs))
+                        yield stack(jobs)
                         jobs = []
         if jobs:
-            pipe.put(pipe.batches, stack(jobs))
+            yield stack(jobs)
+
+    def batcher() -> None:
+        for item in batches():
+            pipe.put(pipe.batches, item)
         pipe.put(pipe.batches, None)
 
     def blend_host(jobs: list, pred: np.ndarray) -> None:
@@ -291,6 +296,22 @@ def predict_regions(
                 pred *= window  # (B, *patch), one vectorised op per batch
                 (blend_host if on_host else blend_device)(payload, pred)
 
+    def forward(x: torch.Tensor) -> Any:
+        pred = model(x)[:, 0].float()
+        return pred.numpy() if on_host else pred
+
+    if on_host and num_workers == 0:
+        # One thread on the CPU: helper threads would compete with the forward pass for
+        # the cores, which the forward already keeps busy (no I/O to hide in memory).
+        with torch.inference_mode(), autocast:
+            for payload, x in batches():
+                pred = forward(x)
+                pred *= window
+                blend_host(payload, pred)
+                if on_batch:
+                    on_batch(len(x))
+        return
+
     threads = [
         threading.Thread(target=pipe.guard(batcher), name="infer-batch", daemon=True),
         threading.Thread(target=pipe.guard(blender), name="infer-blend", daemon=True),
@@ -301,10 +322,7 @@ def predict_regions(
         with torch.inference_mode(), autocast:
             while (item := pipe.get(pipe.batches)) is not None:
                 payload, x = item
-                pred = model(x)[:, 0].float()
-                if on_host:
-                    pred = pred.numpy()
-                pipe.put(pipe.predictions, (payload, pred))
+                pipe.put(pipe.predictions, (payload, forward(x)))
                 if on_batch:
                     on_batch(len(x))
         pipe.put(pipe.predictions, None)
