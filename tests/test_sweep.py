@@ -244,3 +244,33 @@ def test_hparams_recipe_composes_a_search_space():
         "augment.transforms.2.p",
     }
     assert space["task.optimizer.lr"].log
+
+
+def conditional_space(cfg, trial):
+    """``custom_search_space`` of the test below: attention only matters at depth 2."""
+    if int(trial.params["model.depth"]) == 2:
+        trial.suggest_categorical("model.attention", [True, False])
+
+
+def test_multi_objective_nsga2_with_custom_search_space(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    cmd = sweep_cmd(
+        sweep_dir,
+        "hydra/sweeper/sampler=nsgaii",
+        "hydra/sweeper/pruner=none",
+        "hydra.sweeper.n_trials=3",
+        "hydra.sweeper.direction=[maximize,minimize]",
+        "objectives=[val/snr,val/loss]",
+        "hydra.sweeper.params.model.depth=choice(1,2)",
+        "hydra.sweeper.custom_search_space=tests.test_sweep.conditional_space",
+        "trainer.max_epochs=1",
+    )
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    study = load(sweep_dir)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert all(len(t.values) == 2 for t in study.trials)
+    for t in study.trials:  # the conditional parameter exists exactly where it applies
+        assert ("model.attention" in t.params) == (int(t.params["model.depth"]) == 2)
+    results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
+    assert len(results.pareto_front) >= 1 and "best_value" not in results
