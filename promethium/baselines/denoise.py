@@ -68,9 +68,9 @@ def fx_decon(
     dt: float,
     f_min: float = 1.0,
     f_max: float | None = None,
-    window: int = 24,
-    filter_length: int = 4,
-    damping: float = 0.01,
+    window: int = 32,
+    filter_length: int = 3,
+    damping: float = 0.1,
 ) -> np.ndarray:
     """f-x deconvolution (Canales-type prediction filtering) in sliding trace windows.
 
