@@ -206,7 +206,8 @@ def test_cli_infer_npy_zarr_and_segy(tmp_path, checkpoint):
         )
         np.testing.assert_allclose(got, expected, atol=1e-5)
     assert json.loads((tmp_path / "out.zarr.run" / "metrics.json").read_text())["patches"] > 0
-    # SEG-Y in and out, with a dead trace from the trace headers
+    # SEG-Y in and out; the first trace of every gather (offset -50 m) declared dead by
+    # its header, so it is zeroed on input and predicted from its neighbours
     write_prestack(tmp_path / "in.sgy")
     run = subprocess.run(
         cli(
@@ -214,8 +215,9 @@ def test_cli_infer_npy_zarr_and_segy(tmp_path, checkpoint):
             f"input={tmp_path / 'in.sgy'}",
             f"output={tmp_path / 'out.sgy'}",
             f"hydra.run.dir={tmp_path / 'sgy.run'}",
-            "infer.mask.header=TraceIdentificationCode",
-            "infer.mask.dead_values=[1]",
+            f"paths.cache_dir={tmp_path / 'cache'}",
+            "infer.mask.header=offset",
+            "infer.mask.dead_values=[-50]",
         ),
         capture_output=True,
         text=True,
@@ -224,10 +226,24 @@ def test_cli_infer_npy_zarr_and_segy(tmp_path, checkpoint):
     assert run.returncode == 0, run.stderr[-2000:]
     import segyio
 
+    from promethium.data.segy import segy_to_zarr
+
+    store = zarr.open_group(str(segy_to_zarr(tmp_path / "in.sgy", tmp_path / "in.zarr")))
+    grid, offsets = store["trace_index"][...], store["headers/offset"][...]
+    live = (offsets != -50) | (grid < 0)
+    expected = tiled_predict(model, store["data"][...], (16, 32), 0.25, mask=live)
     with segyio.open(tmp_path / "in.sgy", ignore_geometry=True) as f_in:
         with segyio.open(tmp_path / "out.sgy", ignore_geometry=True) as f_out:
             assert f_out.tracecount == f_in.tracecount
             assert f_out.header[0] == f_in.header[0]
+            for g, t in zip(*np.nonzero(grid >= 0), strict=True):
+                np.testing.assert_allclose(
+                    f_out.trace[grid[g, t]],
+                    expected[g, t],
+                    rtol=1e-5,
+                    atol=1e-6 * np.abs(expected).max(),
+                )
+    assert (~live).sum() == 4  # one dead trace per gather
 
 
 def test_killed_inference_resumes_to_the_same_result(tmp_path, checkpoint):
