@@ -39,3 +39,39 @@ def test_ssim_is_one_only_for_a_perfect_estimate():
     reference = np.random.default_rng(1).standard_normal((2, 32, 32))
     assert np.allclose(score(reference, reference)["ssim"], 1.0, atol=1e-6)
     assert np.all(score(0.5 * reference, reference)["ssim"] < 0.95)
+
+
+def test_evaluate_task_scores_every_method_and_writes_the_report(tmp_path):
+    import json
+
+    from promethium.api import train
+    from promethium.evaluation.task import run
+    from tests.conftest import compose_config
+
+    cfg = compose_config(tmp_path / "train", ["logger=none", "trainer.max_epochs=2"])
+    train(cfg)
+    ckpt = tmp_path / "train" / "run" / "checkpoints" / "last.ckpt"
+    overrides = [
+        "task=evaluate",
+        f"ckpt_path={ckpt}",
+        "evaluate.n_gathers=2",
+        "evaluate.panels=1",
+        "evaluate.baselines.pocs.n_iter=20",
+    ]
+    metrics = run(compose_config(tmp_path / "eval", overrides))
+    out = tmp_path / "eval" / "run"
+    summary = json.loads((out / "metrics.json").read_text())["methods"]
+    assert set(summary) == {"input", "network", "linear_interpolation", "pocs"}
+    arrays = np.load(out / "evaluation.npz")
+    clean, masks = arrays["clean"], arrays["masks"]
+    for name in summary:  # SNR recomputed from the saved arrays
+        err = arrays[name] - clean
+        snr = 10 * np.log10((clean**2).sum(axis=(1, 2)) / (err**2).sum(axis=(1, 2)))
+        assert np.isclose(summary[name]["snr_db"]["mean"], snr.mean(), atol=1e-4)
+        assert metrics[f"{name}/snr_db"] == summary[name]["snr_db"]["mean"]
+    assert (masks == 0).any() and summary["input"]["snr_missing_db"]["mean"] == 0.0
+    report = (out / "report.md").read_text()
+    for name in summary:
+        assert f"| {name} |" in report
+    assert "**" in report and (out / "report" / "gather0_panels.png").exists()
+    assert (out / "scores.csv").read_text().count("\n") == 1 + 4 * 2
