@@ -95,8 +95,10 @@ def test_task_options(tmp_path, name):
     if name == "train":
         assert callable(build_node(cfg, "task.optimizer"))
         assert build_module(cfg) is not None
-    else:  # infer: its own keys, all of them documented defaults
+    elif name == "infer":  # its own keys, all of them documented defaults
         assert cfg.infer.window == "cosine" and cfg.input is None and cfg.output is None
+    else:
+        assert name == "evaluate" and cfg.evaluate.n_gathers > 0
 
 
 def recipe_groups(name):
