@@ -80,6 +80,17 @@ def test_device_blending_path_matches_host_path(dims, shape, patch):
     assert np.abs(same - x).max() <= 1e-6 * np.abs(x).max()
 
 
+@pytest.mark.parametrize("host_blending", [True, False])
+def test_many_small_regions_give_the_one_region_result(monkeypatch, host_blending):
+    from promethium.ml.inference import predict
+
+    x = np.random.default_rng(6).standard_normal((7, 3, 19, 23)).astype(np.float32)
+    whole = tiled_predict(PatchBias(2), x, 8, 0.5, batch_size=5, host_blending=host_blending)
+    monkeypatch.setattr(predict, "REGION_SAMPLES", 2 * 3 * 19 * 23)  # two leads per region
+    split = tiled_predict(PatchBias(2), x, 8, 0.5, batch_size=5, host_blending=host_blending)
+    np.testing.assert_allclose(split, whole, rtol=0, atol=1e-6)
+
+
 def test_grid_ends_flush_and_covers_every_sample():
     for n, p, o in [(100, 16, 4), (37, 8, 0), (8, 8, 3), (129, 128, 64), (5, 3, 2)]:
         starts = axis_starts(n, p, o)

@@ -12,7 +12,6 @@ from torch import nn
 
 from promethium.ml.inference.engine import (
     Region,
-    count_patches,
     plan,
     predict_regions,
     resolve_device,
@@ -110,19 +109,17 @@ def tiled_predict(
     dims = int(spatial_dims or model.spatial_dims)
     layout = make_layout(array, dims, patch_size, overlap, window, mask, slice_axis)
     shape = layout.view.shape
-    region = Region(
-        key=None,
-        lead=tuple(slice(0, n) for n in shape[: layout.n_lead]),
-        box=tuple(slice(0, n) for n in shape[layout.n_lead :]),
-    )
-    result: list[np.ndarray] = []
-    planned = plan(layout.grid, [region])
+    out = np.empty(shape, dtype=np.float32)  # engine axis order
+
+    def sink(region: Region, values: np.ndarray) -> None:
+        out[(*region.lead, *region.box)] = values
+
     predict_regions(
         model,
         layout.view,
         layout.grid,
-        planned,
-        sink=lambda _, values: result.append(values),
+        plan(layout.grid, lead_regions(shape, layout.n_lead)),
+        sink=sink,
         batch_size=batch_size,
         device=resolve_device(device),
         precision=precision,
@@ -130,15 +127,22 @@ def tiled_predict(
         on_batch=on_batch,
         host_blending=host_blending,
     )
-    return np.ascontiguousarray(layout.view.to_source(result[0]))
+    return np.ascontiguousarray(layout.view.to_source(out))
 
 
-def patch_count(layout: Layout) -> int:
-    """Patches an in-memory run of ``layout`` predicts."""
-    shape = layout.view.shape
-    region = Region(
-        None,
-        tuple(slice(0, n) for n in shape[: layout.n_lead]),
-        tuple(slice(0, n) for n in shape[layout.n_lead :]),
-    )
-    return count_patches(plan(layout.grid, [region]))
+#: samples per in-memory region: big enough to fill batches, small enough that reading
+#: the next region and writing the last one back overlap the forward passes
+REGION_SAMPLES = 4 * 2**20
+
+
+def lead_regions(shape: Sequence[int], n_lead: int) -> list[Region]:
+    """Whole model-axes slices, grouped along the first iterated axis (~4 M samples each)."""
+    full = tuple(slice(0, n) for n in shape)
+    if n_lead == 0:
+        return [Region(None, (), full)]
+    per_index = int(np.prod(shape[1:], dtype=np.int64))
+    step = max(1, REGION_SAMPLES // max(per_index, 1))
+    return [
+        Region(start, (slice(start, min(start + step, shape[0])), *full[1:n_lead]), full[n_lead:])
+        for start in range(0, shape[0], step)
+    ]
