@@ -196,8 +196,9 @@ def predict_regions(
         volume: input, axes ``(*lead, *grid.shape)``.
         grid: the global patch grid over the model axes.
         planned: output of :func:`plan`.
-        sink: called on the blender thread with each region and its values, shape
-            ``(*lead_box, *box)``, float32, in region order.
+        sink: called with each finished region and its values, shape
+            ``(*lead_box, *box)``, float32, in region order (on the blender thread, or on
+            the caller's in single-thread mode).
         batch_size: patches per forward pass.
         device: where the network runs (its parameters are moved there).
         precision: ``32``, ``bf16-mixed`` or ``16-mixed``.
@@ -232,13 +233,15 @@ def predict_regions(
                 f"{source_name}: NaN or inf values in the input block {region.lead + halo}"
             )
         key = (block.shape[1:], tuple((s.start, s.stop) for sl in slices for s in sl))
-        if key not in wsum_cache:
-            wsum_cache.clear()  # regions repeat shapes in runs; keep one entry
+        wsum = wsum_cache.get(key)  # regions repeat their layout; keep the last one
+        if wsum is None:
             wsum = grid.weight_sum(block.shape[1:], slices)
-            wsum_cache[key] = wsum if on_host else torch.from_numpy(wsum).to(device)
+            wsum = wsum if on_host else torch.from_numpy(wsum).to(device)
+            wsum_cache.clear()  # (reader threads may race here: at worst a recompute)
+            wsum_cache[key] = wsum
         if not on_host:
             block = torch.from_numpy(block).to(device)
-        return _Work(region, halo, block, slices, wsum_cache[key])
+        return _Work(region, halo, block, slices, wsum)
 
     def works() -> Iterator[_Work]:
         if num_workers == 0:
