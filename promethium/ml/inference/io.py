@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from promethium.data.segy import SegyFile, zarr_to_segy
-from promethium.data.store import DATA_ARRAY, open_store, store_attrs
+from promethium.data.store import open_store, store_attrs
 from promethium.errors import DataError
 
 SEGY_SUFFIXES = (".sgy", ".segy")
@@ -139,4 +139,4 @@ def check_output(target: Path, overwrite: bool, source: InferenceInput) -> None:
         )
 
 
-__all__ = ["DATA_ARRAY", "InferenceInput", "check_output", "export", "kind_of", "open_input"]
+__all__ = ["InferenceInput", "check_output", "export", "kind_of", "open_input"]
