@@ -66,6 +66,16 @@ def load_model(
     Raises:
         DataError: if the file is missing or was not written by Promethium's train task.
     """
+    return load_checkpoint(ckpt_path, map_location)[0]
+
+
+def load_checkpoint(
+    ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> tuple[PromethiumModel, dict[str, Any]]:
+    """Like :func:`load_model`, and also return the training run's config (a plain dict).
+
+    Inference and evaluation read the training patch size from it; one read of the file.
+    """
     path = Path(ckpt_path)
     if not path.is_file():
         raise DataError(f"{path}: no such checkpoint")
@@ -78,4 +88,4 @@ def load_model(
         k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
     }
     net.load_state_dict(state)
-    return net.to(map_location).eval()
+    return net.to(map_location).eval(), config

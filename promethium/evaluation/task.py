@@ -23,7 +23,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from promethium import baselines
-from promethium.api import load_model
+from promethium.api import load_checkpoint
 from promethium.data.store import open_store
 from promethium.errors import ConfigError, DataError
 from promethium.evaluation.metrics import METRICS, score, summarise
@@ -94,12 +94,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if not ckpt.is_file():
         raise DataError(f"{ckpt}: no such checkpoint (ckpt_path)")
     ecfg = cfg.evaluate
-    model = load_model(ckpt)
+    model, train_config = load_checkpoint(ckpt)
     clean, attrs, corruption = held_out_gathers(cfg)
     inputs, masks = corrupt(clean, corruption, int(ecfg.seed))
     dt = float(attrs["dt"])
     dx = next((float(v) for v in attrs.get("dx", [])[::-1] if v), 1.0)
-    patch = ecfg.patch_size or training_patch(ckpt)
+    patch = ecfg.patch_size or training_patch(train_config)
     patch = OmegaConf.to_object(patch) if OmegaConf.is_config(patch) else patch
     missing = bool((masks == 0).any())
     methods: dict[str, Callable[[], np.ndarray]] = {

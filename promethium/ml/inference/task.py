@@ -8,11 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from promethium.api import load_model
+from promethium.api import load_checkpoint
 from promethium.errors import ConfigError, DataError
 from promethium.ml.inference.engine import resolve_device
 from promethium.ml.inference.io import check_output, export, open_input
@@ -30,11 +29,9 @@ def _required(cfg: DictConfig, key: str, example: str) -> str:
     return str(value)
 
 
-def training_patch(ckpt_path: Path) -> list[int] | None:
-    """The patch size the checkpoint's network was trained on (from its saved config)."""
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    data = ckpt.get("hyper_parameters", {}).get("config", {}).get("data", {})
-    patch = data.get("patch_size")
+def training_patch(config: dict[str, Any]) -> list[int] | None:
+    """The patch size a checkpoint's network was trained on (from its saved config)."""
+    patch = config.get("data", {}).get("patch_size")
     return list(patch) if patch else None
 
 
@@ -81,8 +78,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     source = open_input(source_path, cfg.paths.cache_dir, list(icfg.segy_sort))
     check_output(target, overwrite, source)
     device = resolve_device(icfg.device)
-    model = load_model(ckpt)
-    patch = icfg.patch_size if icfg.patch_size is not None else training_patch(ckpt)
+    model, train_config = load_checkpoint(ckpt)
+    patch = icfg.patch_size if icfg.patch_size is not None else training_patch(train_config)
     if patch is None:
         raise ConfigError("infer.patch_size: the checkpoint has no training patch size; set one")
     patch = OmegaConf.to_object(patch) if OmegaConf.is_config(patch) else patch
