@@ -34,9 +34,6 @@ from promethium.ml.train import build_datamodule
 
 log = logging.getLogger("promethium.evaluate")
 
-INTERPOLATION = ("linear_interpolation", "pocs")
-DENOISING = ("bandpass", "fx_decon", "fk_dip_filter")
-
 
 def held_out_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]:
     """The clean test gathers ``(G, trace, time)``, the store attributes and the corruption."""
@@ -66,11 +63,20 @@ def corrupt(clean: np.ndarray, corruption: Any, seed: int) -> tuple[np.ndarray, 
 
 
 def methods_for(
-    cfg: DictConfig, inputs: np.ndarray, masks: np.ndarray, clean: np.ndarray, dt: float, dx: float
+    cfg: DictConfig,
+    inputs: np.ndarray,
+    masks: np.ndarray,
+    clean: np.ndarray,
+    dt: float,
+    dx: float,
+    missing: bool,
 ) -> dict[str, Callable[[], np.ndarray]]:
-    """The classical methods that apply to this corruption, with their config parameters."""
+    """The classical methods that apply to this corruption, with their config parameters.
+
+    ``missing``: traces were removed (interpolation methods); denoising methods apply when
+    live traces differ from the clean ones.
+    """
     params = OmegaConf.to_container(cfg.evaluate.baselines, resolve=True)
-    missing = bool((masks == 0).any())
     live = masks[..., None].astype(bool)
     noisy = bool(np.any(np.abs(inputs - clean)[np.broadcast_to(live, clean.shape)] > 1e-6))
     chosen: dict[str, Callable[[], np.ndarray]] = {}
@@ -106,7 +112,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "network": lambda: tiled_predict(
             model, inputs, patch, ecfg.overlap, ecfg.batch_size, device=ecfg.device
         ),
-        **methods_for(cfg, inputs, masks, clean, dt, dx),
+        **methods_for(cfg, inputs, masks, clean, dt, dx, missing),
     }
     outputs: dict[str, np.ndarray] = {"input": inputs}
     runtime: dict[str, float] = {"input": 0.0}

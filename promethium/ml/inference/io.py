@@ -15,6 +15,7 @@ import numpy as np
 from promethium.data.segy import SegyFile, zarr_to_segy
 from promethium.data.store import open_store, store_attrs
 from promethium.errors import DataError
+from promethium.ml.inference.streaming import publish
 
 SEGY_SUFFIXES = (".sgy", ".segy")
 ATTR_KEYS = ("dt", "dx", "axis_names", "units")
@@ -95,8 +96,6 @@ def export(work: Path, target: Path, source: InferenceInput, overwrite: bool) ->
     temporary sibling and renamed (SEG-Y keeps the input's headers when it came from
     SEG-Y), then the work store is removed.
     """
-    from promethium.ml.inference.streaming import publish
-
     kind = kind_of(target)
     if kind == "zarr":
         publish(work, target, overwrite)
