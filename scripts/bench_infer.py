@@ -25,13 +25,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import report, time_call  # noqa: E402
+from _bench import report  # noqa: E402
 
 from promethium.ml.inference import TileGrid, tiled_predict  # noqa: E402
 from promethium.ml.inference.tiling import resolve_overlap  # noqa: E402
@@ -77,38 +79,27 @@ def speed(args: argparse.Namespace, depth: int, base: int) -> list[dict]:
     try:
         from monai.inferers import sliding_window_inference
 
-        xt = torch.from_numpy(x)[:, None].to(dev)
-
-        def monai() -> None:
-            with torch.inference_mode():
-                sliding_window_inference(
-                    xt,
-                    (args.patch, args.patch),
-                    args.batch,
-                    net,
-                    overlap=args.overlap,
-                    mode="gaussian",
-                )
-            sync()
-
-        rows.append(("MONAI sliding_window_inference", monai))
-        if dev.type == "cuda":  # our in/out arrays live on the host: MONAI the same way
-            xh = torch.from_numpy(x)[:, None]
-
-            def monai_host() -> None:
+        def monai(volume: torch.Tensor, **where: Any) -> Callable[[], None]:
+            def call() -> None:
                 with torch.inference_mode():
                     sliding_window_inference(
-                        xh,
+                        volume,
                         (args.patch, args.patch),
                         args.batch,
                         net,
                         overlap=args.overlap,
                         mode="gaussian",
-                        sw_device=dev,
-                        device="cpu",
+                        **where,
                     )
+                sync()
 
-            rows.append(("MONAI, host in/out (sw_device=cuda)", monai_host))
+            return call
+
+        volume = torch.from_numpy(x)[:, None]
+        rows.append(("MONAI sliding_window_inference", monai(volume.to(dev))))
+        if dev.type == "cuda":  # our in/out arrays live on the host: MONAI the same way
+            host = monai(volume, sw_device=dev, device="cpu")
+            rows.append(("MONAI, host in/out (sw_device=cuda)", host))
     except ImportError:
         print("monai not installed: skipping its row (pip install monai)")
     times: dict[str, list[float]] = {name: [] for name, _ in rows}
@@ -116,7 +107,9 @@ def speed(args: argparse.Namespace, depth: int, base: int) -> list[dict]:
         fn()  # warm-up
     for _ in range(args.repeats):  # interleaved, so that drift hits every method alike
         for name, fn in rows:
-            times[name].append(time_call(fn, repeats=1, warmup=0)["median_s"])
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
     results = [
         {
             "model": label,
@@ -223,9 +216,8 @@ def main() -> None:
     rows = speed(args, args.depth, args.base) + speed(args, 2, 4)  # default and a tiny net
     mem = None
     if not args.skip_memory:
-        with tempfile.TemporaryDirectory(
-            dir=Path(args.out).parent.mkdir(parents=True, exist_ok=True) or Path(args.out).parent
-        ) as tmp:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=Path(args.out).parent) as tmp:
             started = time.perf_counter()
             mem = memory(args, Path(tmp))
             mem["total_seconds"] = round(time.perf_counter() - started, 1)
