@@ -65,6 +65,12 @@ def sweep_cmd(sweep_dir: Path, *extra: str) -> list[str]:
     ]
 
 
+def run_sweep(cmd: list[str]) -> None:
+    """Run a sweep command line to completion; fail the test with its stderr otherwise."""
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
 def load(sweep_dir: Path) -> optuna.Study:
     return optuna.load_study(study_name="promethium", storage=f"sqlite:///{sweep_dir}/optuna.db")
 
@@ -127,8 +133,7 @@ def test_nan_and_errors_are_failures_not_crashes():
 
 def test_sweep_prunes_records_and_writes_results(tmp_path):
     sweep_dir = tmp_path / "sweep"
-    run = subprocess.run(sweep_cmd(sweep_dir), capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_sweep(sweep_cmd(sweep_dir))
     study = load(sweep_dir)
     counts = states(study)
     assert len(study.trials) == 6 and counts.get("PRUNED", 0) >= 1, counts
@@ -151,8 +156,7 @@ def test_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
         "hydra.sweeper.params.model.depth=choice(2,-1)",
         "trainer.max_epochs=1",
     )
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_sweep(cmd)
     study = load(sweep_dir)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(study.trials) == 3 and failed
@@ -173,8 +177,7 @@ def test_killed_sweep_resumes_without_losing_or_duplicating_trials(tmp_path):
     proc.wait()
     before = states(load(sweep_dir))
     assert before.get("RUNNING") == 1
-    run = subprocess.run(sweep_cmd(sweep_dir), capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_sweep(sweep_cmd(sweep_dir))
     study = load(sweep_dir)
     counts = states(study)
     assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 6, counts
@@ -194,8 +197,7 @@ def test_joblib_launcher_runs_trials_in_parallel_and_prunes(tmp_path):
         "hydra.sweeper.n_jobs=2",
         "hydra.sweeper.n_trials=6",
     )
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_sweep(cmd)
     study = load(sweep_dir)
     counts = states(study)
     assert len(study.trials) == 6 and counts.get("PRUNED", 0) >= 1, counts
@@ -218,8 +220,7 @@ def test_journal_storage_sweeps_and_resumes(tmp_path):
     extra = [f"hydra.sweeper.storage=journal://{journal}", "trainer.max_epochs=1"]
     for n_trials in (2, 3):  # the second command continues the same study
         cmd = sweep_cmd(tmp_path / "sweep", *extra, f"hydra.sweeper.n_trials={n_trials}")
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        assert run.returncode == 0, run.stderr[-3000:]
+        run_sweep(cmd)
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))
     )
@@ -266,8 +267,7 @@ def test_multi_objective_nsga2_with_custom_search_space(tmp_path):
         "trainer.max_epochs=1",
     )
     cmd = [arg for arg in cmd if "pruner.n_startup_trials" not in arg]  # no pruner here
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
-    assert run.returncode == 0, run.stderr[-3000:]
+    run_sweep(cmd)
     study = load(sweep_dir)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     assert all(len(t.values) == 2 for t in study.trials)
