@@ -13,7 +13,7 @@ so no patch of one split overlaps another.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,7 @@ import torch
 import zarr
 from torch.utils.data import Dataset, Sampler, get_worker_info
 
+from promethium.data.chunk_reader import Box, box_reader
 from promethium.data.store import DATA_ARRAY, open_store
 from promethium.data.transforms import Augmentation, Corruption
 from promethium.errors import ConfigError, DataError
@@ -157,6 +158,7 @@ class SeismicDataset(Dataset):
                 )
         self._array: zarr.Array | None = None
         self._group: zarr.Group | None = None
+        self._read_box: Callable[[Box], np.ndarray] | None = None
 
     def _grid(self, stride: tuple[int, ...]) -> list[tuple[Region, tuple[int, ...]]]:
         windows = []
@@ -173,7 +175,8 @@ class SeismicDataset(Dataset):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_array"] = state["_group"] = None  # each worker process opens its own handles
+        # each worker process opens its own handles
+        state["_array"] = state["_group"] = state["_read_box"] = None
         return state
 
     @property
@@ -194,6 +197,13 @@ class SeismicDataset(Dataset):
         if self._array is None:
             self._array = self.group[DATA_ARRAY]
         return self._array
+
+    @property
+    def read_box(self) -> Callable[[Box], np.ndarray]:
+        """This process's reader of ``data[box]`` (see :mod:`promethium.data.chunk_reader`)."""
+        if self._read_box is None:
+            self._read_box = box_reader(self.array)
+        return self._read_box
 
     def __len__(self) -> int:
         return len(self.windows) if self.mode == "grid" else self.num_samples
@@ -241,7 +251,7 @@ class SeismicDataset(Dataset):
         """Read one patch (zero-padded at the end where the region is smaller than it)."""
         stop = [min(s + p, hi) for s, p, hi in zip(start, self.patch_size, region.hi, strict=True)]
         patch = np.asarray(
-            self.array[(*region.lead, *(slice(a, b) for a, b in zip(start, stop, strict=True)))],
+            self.read_box((*region.lead, *(slice(a, b) for a, b in zip(start, stop, strict=True)))),
             dtype=np.float32,
         )
         if patch.shape != self.patch_size:

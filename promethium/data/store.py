@@ -166,7 +166,7 @@ def write_store(
         extra_arrays: more arrays to store beside ``data`` (e.g. headers, velocity).
         overwrite: replace an existing store (atomically).
         compress: zstd-compress ``data`` chunks (zarr's default). Seismic float32 rarely
-            compresses by more than ~1.3x, and uncompressed chunks read about 2.5x faster
+            compresses by more than ~1.3x, and uncompressed chunks read about 2x faster
             (``scripts/bench_data.py``): turn it off for stores that training reads hot.
     """
     data = np.asarray(data, dtype=np.float32)
