@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from promethium.evaluation import score, summarise
 
@@ -75,3 +76,33 @@ def test_evaluate_task_scores_every_method_and_writes_the_report(tmp_path):
         assert f"| {name} |" in report
     assert "**" in report and (out / "report" / "gather0_panels.png").exists()
     assert (out / "scores.csv").read_text().count("\n") == 1 + 4 * 2
+
+
+@pytest.mark.filterwarnings("ignore:The ``compute`` method")
+def test_training_snr_metrics_mean_of_db_and_energy_weighted():
+    import torch
+
+    from promethium.ml.metrics import EnergySNR, MeanSNR
+
+    target = torch.zeros(2, 1, 4, 8)
+    target[0] = 1.0  # a strong patch
+    target[1, 0, 0, 0] = 1e-3  # a near-empty one (above the first arrival)
+    pred = target.clone()
+    pred[0] += 0.1  # error energy 32 * 0.01 = 0.32 against signal 32: 20 dB
+    pred[1] += 1e-3  # tiny absolute error but -15 dB on its own patch
+    mask = torch.ones(2, 1, 4, 1)
+    mask[:, :, 1] = 0.0  # one missing trace of four
+    mean, energy = MeanSNR(), EnergySNR()
+    mean_missing, energy_missing = MeanSNR(missing_only=True), EnergySNR(missing_only=True)
+    for metric in (mean, energy):
+        metric.update(pred[:1], target[:1])
+        metric.update(pred[1:], target[1:])
+    for metric in (mean_missing, energy_missing):
+        metric.update(pred, target, mask)
+    near_empty = 10 * np.log10(1e-6 / 32e-6)
+    assert np.isclose(mean.compute(), (20.0 + near_empty) / 2, atol=1e-3)
+    expected = 10 * np.log10((32 + 1e-6) / (0.32 + 32e-6))
+    assert np.isclose(energy.compute(), expected, atol=1e-4)
+    assert energy.compute() > 19.9 > mean.compute()  # the empty patch cannot drag it down
+    assert np.isclose(energy_missing.compute(), 20.0, atol=1e-3)  # patch 1's missing trace is 0
+    assert torch.isnan(EnergySNR().compute())

@@ -65,3 +65,45 @@ class MeanSNR(Metric):
     def compute(self) -> torch.Tensor:
         """Mean SNR over the accumulated patches (NaN if none)."""
         return (self.total / self.count).float() if self.count > 0 else torch.tensor(float("nan"))
+
+
+class EnergySNR(Metric):
+    """SNR (dB) of everything seen: total signal energy over total error energy.
+
+    Unlike :class:`MeanSNR`, patches count by their energy, so near-empty patches (above
+    the first arrival of a shot gather, far offsets) cannot dominate the result; it is
+    the SNR of the whole validation set as one signal, comparable to the evaluate task's
+    per-gather SNR.
+
+    Args:
+        missing_only: measure on ``1 - mask`` (the traces the model had to fill in).
+
+    """
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, missing_only: bool = False) -> None:
+        super().__init__()
+        self.missing_only = missing_only
+        for name in ("signal", "error"):
+            self.add_state(
+                name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum"
+            )
+
+    def update(
+        self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> None:
+        """Accumulate the signal and error energy of the batch."""
+        if self.missing_only and mask is None:
+            return
+        target, pred = target.double(), pred.detach().double()
+        weight = (1.0 - mask).expand_as(target).double() if self.missing_only else 1.0
+        self.signal += (weight * target.square()).sum()
+        self.error += (weight * (target - pred).square()).sum()
+
+    def compute(self) -> torch.Tensor:
+        """``10 log10(signal / error)`` (NaN if no signal was seen)."""
+        if self.signal <= 0:
+            return torch.tensor(float("nan"))
+        return (10.0 * torch.log10(self.signal / self.error)).float()

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from promethium.ml.loss import DataLoss
-from promethium.ml.metrics import MeanSNR
+from promethium.ml.metrics import EnergySNR, MeanSNR
 from promethium.models import PhysicsInformedNet, PromethiumModel
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -23,7 +23,8 @@ class SeismicLitModule(pl.LightningModule):
     Batches are dicts of ``(B, C, *S)`` tensors: ``input`` (corrupted), ``target`` (clean)
     and ``mask`` (1 observed, 0 missing). Logged per split: ``loss``, ``snr`` (dB),
     ``snr_missing`` (dB, missing samples only) and, for reference, ``snr_input`` (dB of
-    the corrupted input itself, i.e. the zero-filled baseline).
+    the corrupted input itself, i.e. the zero-filled baseline), each as a mean of
+    per-patch dB and as ``snr_global*``, the energy-weighted SNR of the whole split.
 
     Args:
         net: the network (built from the registry).
@@ -56,6 +57,9 @@ class SeismicLitModule(pl.LightningModule):
                         "snr": MeanSNR(),
                         "snr_missing": MeanSNR(missing_only=True),
                         "snr_input": MeanSNR(),
+                        "snr_global": EnergySNR(),
+                        "snr_global_missing": EnergySNR(missing_only=True),
+                        "snr_global_input": EnergySNR(),
                     }
                 )
                 for split in ("val", "test")
@@ -119,9 +123,10 @@ class SeismicLitModule(pl.LightningModule):
                 sync_dist=True,
             )
         metrics = self.metrics[split]
-        metrics["snr"].update(pred, target)
-        metrics["snr_missing"].update(pred, target, mask)
-        metrics["snr_input"].update(batch["input"], target)
+        for prefix in ("snr", "snr_global"):
+            metrics[prefix].update(pred, target)
+            metrics[f"{prefix}_missing"].update(pred, target, mask)
+            metrics[f"{prefix}_input"].update(batch["input"], target)
         for name, metric in metrics.items():
             self.log(f"{split}/{name}", metric, prog_bar=name == "snr", on_epoch=True)
 
