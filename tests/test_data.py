@@ -251,12 +251,33 @@ def test_coherent_noise_is_slow_linear_and_at_target_snr():
     from promethium.data.transforms import CoherentNoise, CorruptionChain
 
     x = SyntheticGathers(n_gathers=1, n_traces=32, n_samples=128).generate()[0]
-    noisy, _ = CoherentNoise(snr_db=3.0, n_events=1)(x, np.random.default_rng(4))
+    noisy, _ = CoherentNoise(snr_db=3.0, dt=0.004, dx=12.5, n_events=1)(x, np.random.default_rng(4))
     noise = noisy - x
     assert abs(10 * np.log10(np.sum(x**2) / np.sum(noise**2)) - 3.0) < 0.2
     peaks = noise.argmax(-1)  # the arrival moves along the traces (a linear cone)
     assert len(np.unique(peaks)) > 5
-    chained, mask = CorruptionChain([MissingTraces(0.5), CoherentNoise(0.0)])(
+    chained, mask = CorruptionChain([MissingTraces(0.5), CoherentNoise(0.0, 0.004, 12.5)])(
         x, np.random.default_rng(1)
     )
     assert mask.mean() == pytest.approx(0.5)
+
+
+def test_coherent_noise_takes_unset_sampling_from_the_store(tmp_path):
+    from promethium.data.transforms import CoherentNoise
+
+    with pytest.raises(ConfigError, match="dx"):
+        CoherentNoise(dx=-1.0)
+    with pytest.raises(ConfigError, match="needs dt and dx"):
+        CoherentNoise()(np.zeros((4, 8), np.float32), np.random.default_rng(0))
+    unset, fixed = CoherentNoise(), CoherentNoise(dt=0.002, dx=5.0)
+    dm = SeismicDataModule(
+        SyntheticGathers(n_gathers=4, n_traces=16, n_samples=32, dt=0.008, dx=25.0),
+        [16, 32],
+        cache_dir=tmp_path,
+        corruption=[MissingTraces(0.5), unset, fixed],
+    )
+    dm.prepare_data()
+    dm.setup()
+    assert (unset.dt, unset.dx) == (0.008, 25.0)  # from the store's attributes
+    assert (fixed.dt, fixed.dx) == (0.002, 5.0)  # configured values win
+    assert bool(dm.datasets["train"][0]["input"].isfinite().all())

@@ -85,3 +85,24 @@ def test_modelled_wavefield_satisfies_loss_with_true_velocity_only():
     smoothed = loss(u, velocity=smooth)
     assert true < 1e-6
     assert constant > 100 * true and smoothed > 100 * true
+
+
+def test_marmousi_gathers_split_spread_gain_and_unit_rms():
+    from promethium.data.marmousi import MarmousiGathers
+
+    small = dict(n_shots=2, decimate=8, receiver_step=1, n_samples=96, shots_per_batch=2)
+    plain, attrs, _, _ = MarmousiGathers(**small, max_offset_m=400.0).build()
+    gained, gain_attrs, _, _ = MarmousiGathers(**small, max_offset_m=400.0, gain_power=2.0).build()
+    assert plain.shape == gained.shape == (2, 11, 96)  # +-400 m at 80 m: 11 receivers
+    assert attrs["receiver_offsets_m"] == [-400.0 + 80.0 * i for i in range(11)]
+    assert attrs["source_x_m"][0] == (5 + 5) * 80.0  # the first shot's spread fits the model
+    for data in (plain, gained):
+        assert np.sqrt(np.mean(np.square(data, dtype=np.float64))) == pytest.approx(1.0, rel=1e-4)
+    # the gain is exactly t^2 on the same wavefield, up to the RMS scaling
+    t2 = (np.arange(96) * 0.004) ** 2
+    raw = plain * attrs["normalisation"]
+    np.testing.assert_allclose(
+        gained * gain_attrs["normalisation"], raw * t2, rtol=1e-4, atol=1e-6 * np.abs(raw).max()
+    )
+    with pytest.raises(ConfigError, match="max_offset_m"):
+        MarmousiGathers(**small, max_offset_m=6000.0).build()

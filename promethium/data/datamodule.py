@@ -134,6 +134,9 @@ class SeismicDataModule(pl.LightningDataModule):
         self.path = self.source.prepare(self.cache_dir)
         group, array = open_store(self.path)
         self.store_attrs = dict(group.attrs)
+        if hasattr(self.corruption, "bind_sampling"):  # e.g. CoherentNoise with dt/dx null
+            spacing = self.store_attrs.get("dx") or [None]
+            self.corruption.bind_sampling(self.store_attrs.get("dt"), spacing[-1])
         if len(self.patch_size) > array.ndim:
             raise ConfigError(
                 f"data.patch_size: {len(self.patch_size)} axes but {self.path} has {array.ndim}"

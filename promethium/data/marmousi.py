@@ -52,7 +52,15 @@ class MarmousiGathers(CachedStoreSource):
         order: spatial stencil order.
         free_surface: pressure-release top boundary (adds surface multiples).
         shots_per_batch: shots modelled together (memory/speed trade-off).
+        max_offset_m: record a split spread of receivers within this offset of each shot
+            (shots then lie where the whole spread fits on the model); ``None`` records
+            the whole line, most of which the wavefield has not reached in short records.
+        gain_power: multiply traces by ``t ** gain_power`` (t in s) before normalising,
+            the usual geometric-spreading correction: without it the direct wave holds
+            almost all the energy and reflections are near zero. 0 disables it.
 
+    The gathers are scaled to unit RMS (``attrs["normalisation"]`` records the divisor)
+    so that losses and learning rates do not depend on the source strength.
     """
 
     kind = "marmousi_gathers"
@@ -65,6 +73,22 @@ class MarmousiGathers(CachedStoreSource):
     order: int = 8
     free_surface: bool = False
     shots_per_batch: int = 8
+    max_offset_m: float | None = None
+    gain_power: float = 0.0
+
+    def _spread(self, nx: int, dx: float) -> tuple[np.ndarray, np.ndarray]:
+        """Shot columns and receiver column offsets relative to each shot."""
+        if self.max_offset_m is None:
+            return np.linspace(5, nx - 6, self.n_shots).round().astype(int), np.arange(nx)
+        half = int(round(self.max_offset_m / dx)) // self.receiver_step * self.receiver_step
+        if half < self.receiver_step or 2 * half + 11 > nx:
+            raise ConfigError(
+                f"data.source.max_offset_m: got {self.max_offset_m}; allowed: between "
+                f"{self.receiver_step * dx:g} and {(nx - 11) // 2 * dx:g} m on this "
+                f"{nx * dx:g} m line"
+            )
+        xs = np.linspace(5 + half, nx - 6 - half, self.n_shots).round().astype(int)
+        return xs, np.arange(-half, half + 1)
 
     def build(self) -> StoreContent:
         if self.n_shots < 1 or self.decimate < 1 or self.receiver_step < 1:
@@ -72,7 +96,8 @@ class MarmousiGathers(CachedStoreSource):
         vel = load_marmousi()[:: self.decimate, :: self.decimate]
         dx = MARMOUSI_DX * self.decimate
         step, sub = _stable_step(self.dt, dx, float(vel.max()), self.order)
-        xs = np.linspace(5, vel.shape[1] - 6, self.n_shots).round().astype(int)
+        xs, offsets = self._spread(vel.shape[1], dx)
+        spread = self.max_offset_m is not None
         gathers = []
         for i in range(0, self.n_shots, self.shots_per_batch):
             shots = [(1, int(x)) for x in xs[i : i + self.shots_per_batch]]
@@ -87,20 +112,28 @@ class MarmousiGathers(CachedStoreSource):
                 order=self.order,
                 free_surface=self.free_surface,
             )
-            gathers.append(res.gathers[:, :: self.receiver_step, ::sub])
-        data = np.concatenate(gathers)
-        data /= np.abs(data).max()
+            for x, gather in zip(xs[i : i + self.shots_per_batch], res.gathers, strict=True):
+                columns = x + offsets if spread else offsets
+                gathers.append(gather[columns[:: self.receiver_step], ::sub])
+        data = np.stack(gathers)
+        if self.gain_power:
+            data *= (np.arange(self.n_samples) * self.dt) ** self.gain_power
+        scale = float(np.sqrt(np.mean(np.square(data, dtype=np.float64))))
+        data /= scale
         attrs = store_attrs(
             dt=self.dt,
             dx=[None, dx * self.receiver_step],
             axis_names=["shot", "receiver", "time"],
-            data_unit="normalised pressure",
+            data_unit="pressure, unit RMS"
+            + (f", t^{self.gain_power:g} gain" if self.gain_power else ""),
             provenance={
                 "generator": "promethium.data.marmousi.MarmousiGathers",
                 "velocity_model": "Marmousi (Versteeg 1994)",
                 **asdict(self),
             },
             source_x_m=(xs * dx).tolist(),
+            receiver_offsets_m=(offsets[:: self.receiver_step] * dx).tolist() if spread else None,
+            normalisation=scale,
         )
         chunks = (1, data.shape[1], self.n_samples)
         return data.astype(np.float32), attrs, chunks, {"velocity": vel}

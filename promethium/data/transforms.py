@@ -227,8 +227,9 @@ class CoherentNoise:
 
     Args:
         snr_db: target SNR of signal to this noise (or ``[low, high]``).
-        dt: time sampling (s).
-        dx: trace spacing (m).
+        dt: time sampling (s); ``None``: the store's, bound by the data module
+            (:meth:`bind_sampling`).
+        dx: trace spacing (m); ``None``: the store's, likewise.
         velocity: apparent velocity range (m/s).
         freq_hz: Ricker peak-frequency range (Hz).
         n_events: events per patch.
@@ -237,21 +238,37 @@ class CoherentNoise:
     def __init__(
         self,
         snr_db: float | Sequence[float] = 0.0,
-        dt: float = 0.004,
-        dx: float = 12.5,
+        dt: float | None = None,
+        dx: float | None = None,
         velocity: Sequence[float] = (250.0, 700.0),
         freq_hz: Sequence[float] = (4.0, 12.0),
         n_events: int = 2,
     ) -> None:
-        if dt <= 0 or dx <= 0:
-            raise ConfigError("data.corruption.dt/dx: coherent noise needs positive dt (s), dx (m)")
-        self.snr_db, self.dt, self.dx = snr_db, dt, dx
+        self.snr_db, self.dt, self.dx = snr_db, None, None
         self.velocity, self.freq_hz, self.n_events = velocity, freq_hz, int(n_events)
+        self.bind_sampling(dt, dx, override=True)
+
+    def bind_sampling(self, dt: float | None, dx: float | None, override: bool = False) -> None:
+        """Set the sampling where it is unset (or always, with ``override``)."""
+        for key, value in (("dt", dt), ("dx", dx)):
+            if value is not None and value <= 0:
+                raise ConfigError(
+                    f"data.corruption.{key}: got {value!r}; coherent noise needs a positive "
+                    f"{'time sampling (s)' if key == 'dt' else 'trace spacing (m)'} or null "
+                    "(the store's)"
+                )
+            if value is not None and (override or getattr(self, key) is None):
+                setattr(self, key, float(value))
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(x + coherent noise, ones)``."""
         from promethium.data.synthetic import ricker  # local: synthetic imports store/zarr
 
+        if self.dt is None or self.dx is None:
+            raise ConfigError(
+                "data.corruption: CoherentNoise needs dt and dx; set them, or read a store "
+                "whose attributes give the trace spacing (its dx is null for index axes)"
+            )
         n_traces = x.shape[-2] if x.ndim >= 2 else 1
         offsets = (np.arange(n_traces) - rng.uniform(0, n_traces)) * self.dx
         t = np.arange(x.shape[-1]) * self.dt
@@ -271,6 +288,12 @@ class CorruptionChain:
 
     def __init__(self, corruptions: Sequence[Corruption]) -> None:
         self.corruptions = list(corruptions)
+
+    def bind_sampling(self, dt: float | None, dx: float | None) -> None:
+        """Hand the store's sampling to the corruptions that use it."""
+        for corruption in self.corruptions:
+            if hasattr(corruption, "bind_sampling"):
+                corruption.bind_sampling(dt, dx)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Return the corrupted patch and the combined mask."""
