@@ -20,7 +20,7 @@ from promethium.data.store import store_attrs, write_store
 from promethium.errors import ConfigError, DataError
 from promethium.ml.inference import TileGrid, axis_starts, tiled_predict
 from promethium.ml.inference.predict import make_layout
-from promethium.ml.inference.streaming import stream_predict, work_path
+from promethium.ml.inference.streaming import parse_shard, stream_predict, work_path
 from tests.conftest import ROOT, compose_config
 
 
@@ -358,3 +358,63 @@ def test_cli_refuses_existing_output_and_other_dimensionality(tmp_path, checkpoi
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert np.load(out).shape == (2, 8, 8)  # patch larger than the volume: whole axes
+
+
+def test_shard_setting_from_config_or_launcher():
+    assert parse_shard(None, {}) == (0, 1)
+    assert parse_shard("1/4", {}) == (1, 4)
+    assert parse_shard(None, {"RANK": "1", "WORLD_SIZE": "2"}) == (1, 2)  # torchrun
+    slurm = {"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10"}
+    assert parse_shard(None, {**slurm, "SLURM_ARRAY_TASK_COUNT": "3"}) == (2, 3)
+    for bad in ("4/4", "1", "a/b", "-1/2"):
+        with pytest.raises(ConfigError, match="infer.shard"):
+            parse_shard(bad, {})
+
+
+def test_two_shards_write_one_store_equal_to_one_process(tmp_path, checkpoint):
+    gathers_store(tmp_path / "in.zarr", shape=(8, 40, 72), chunks=(1, 40, 72))
+    args = [
+        f"ckpt_path={checkpoint}",
+        f"input={tmp_path / 'in.zarr'}",
+        "infer.device=cpu",
+        "infer.batch_size=4",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run(
+        cli(*args, f"output={tmp_path / 'one.zarr'}", f"hydra.run.dir={tmp_path / 'one'}"),
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert one.returncode == 0, one.stderr[-2000:]
+    shards = [
+        subprocess.Popen(
+            cli(
+                *args,
+                f"output={tmp_path / 'two.zarr'}",
+                f"infer.shard={i}/2",
+                f"hydra.run.dir={tmp_path / f'shard{i}'}",
+            ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(2)
+    ]
+    for proc in shards:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-2000:]
+    runs = [json.loads((tmp_path / f"shard{i}" / "metrics.json").read_text()) for i in range(2)]
+    assert sorted(r["published"] for r in runs) == [False, True]  # the last one publishes
+    assert [r["chunks_predicted"] for r in runs] == [4, 4]  # disjoint halves of 8 chunks
+    assert (
+        sum(r["patches"] for r in runs)
+        == json.loads((tmp_path / "one" / "metrics.json").read_text())["patches"]
+    )  # every chunk predicted once, by one shard
+    two = zarr.open_group(str(tmp_path / "two.zarr"), mode="r")
+    assert two.attrs["inference"]["complete"]
+    assert not work_path(tmp_path / "two.zarr").exists()
+    assert not list(tmp_path.glob(".two.zarr*"))  # no work store, no publishing marker
+    expected = zarr.open_group(str(tmp_path / "one.zarr"), mode="r")["data"][...]
+    np.testing.assert_allclose(two["data"][...], expected, rtol=0, atol=1e-6)

@@ -77,12 +77,47 @@ def default_chunks(layout: Layout, chunks: Sequence[int] | None) -> tuple[int, .
     return tuple(engine[j] for j in layout.view.inverse)
 
 
-def chunk_regions(layout: Layout, chunks: Sequence[int], done: np.ndarray) -> list[Region]:
-    """Regions (engine order) for the output chunks not yet done, keyed by chunk index."""
+def parse_shard(value: str | None, env: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """``infer.shard`` as ``(index, count)``.
+
+    ``"i/n"`` is shard ``i`` of ``n``. ``null`` takes the launcher's process index: a
+    SLURM job array (``SLURM_ARRAY_TASK_ID`` minus ``SLURM_ARRAY_TASK_MIN`` of
+    ``SLURM_ARRAY_TASK_COUNT``) or torchrun (``RANK`` of ``WORLD_SIZE``); otherwise 0 of 1.
+
+    Raises:
+        ConfigError: naming ``infer.shard`` and the allowed form.
+    """
+    env = os.environ if env is None else env
+    if value is None:
+        if "SLURM_ARRAY_TASK_COUNT" in env:
+            first = int(env.get("SLURM_ARRAY_TASK_MIN", 0))
+            return int(env["SLURM_ARRAY_TASK_ID"]) - first, int(env["SLURM_ARRAY_TASK_COUNT"])
+        return int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1))
+    index, sep, count = str(value).partition("/")
+    try:
+        shard = (int(index), int(count))
+    except ValueError:
+        shard = (-1, 0)
+    if not sep or not 0 <= shard[0] < shard[1]:
+        raise ConfigError(
+            f"infer.shard: got {value!r}; allowed: null (one process, or the torchrun/SLURM "
+            "array index) or 'i/n' with 0 <= i < n, e.g. infer.shard=0/4"
+        )
+    return shard
+
+
+def chunk_regions(
+    layout: Layout, chunks: Sequence[int], done: np.ndarray, shard: tuple[int, int] = (0, 1)
+) -> list[Region]:
+    """Regions (engine order) for this shard's output chunks not yet done.
+
+    Shard ``i`` of ``n`` owns the chunks whose flat (C-order) index is ``i`` modulo ``n``,
+    so shards write disjoint chunks and interleave over the volume.
+    """
     shape = layout.view.volume.shape
     regions = []
-    for index in product(*(range(n) for n in done.shape)):
-        if done[index]:
+    for flat, index in enumerate(product(*(range(n) for n in done.shape))):
+        if done[index] or flat % shard[1] != shard[0]:
             continue
         source = [
             slice(i * c, min((i + 1) * c, n)) for i, c, n in zip(index, chunks, shape, strict=True)
@@ -95,24 +130,59 @@ def chunk_regions(layout: Layout, chunks: Sequence[int], done: np.ndarray) -> li
 
 
 def open_work_store(
-    path: Path, shape: Sequence[int], chunks: Sequence[int], attrs: Mapping[str, Any], key: str
+    path: Path,
+    shape: Sequence[int],
+    chunks: Sequence[int],
+    attrs: Mapping[str, Any],
+    key: str,
+    shared: bool = False,
 ) -> tuple[zarr.Group, bool]:
     """Open the in-progress store for ``key`` (resuming) or start a fresh one.
+
+    The store is built under a temporary name and renamed into place, so shards that
+    start together agree on one store: whoever renames first wins, the others open it.
+
+    Args:
+        path: the work store.
+        shape: output shape (input axis order).
+        chunks: output chunks.
+        attrs: store attributes of a fresh store.
+        key: fingerprint of the settings; a store with another one is not resumed.
+        shared: other shards may be using the store; one with other settings is then an
+            error, not a leftover to replace.
 
     Returns:
         The group and whether an earlier run's progress was found.
     """
-    if path.exists():
+    for _ in range(2):
+        if path.exists():
+            try:
+                group = zarr.open_group(str(path), mode="r+")
+                resumable = dict(group.attrs).get("inference", {}).get("fingerprint") == key
+            except Exception:  # noqa: BLE001 - an unreadable leftover is simply replaced
+                resumable = False
+            if resumable:
+                return group, True
+            if shared:
+                raise DataError(
+                    f"{path}: in-progress output of other settings (checkpoint, input or "
+                    "tiling); run every shard with the same settings, or remove it"
+                )
+            shutil.rmtree(path)
+        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.new")
+        _create_work_store(tmp, shape, chunks, attrs, key)
         try:
-            group = zarr.open_group(str(path), mode="r+")
-            resumable = dict(group.attrs).get("inference", {}).get("fingerprint") == key
-        except Exception:  # noqa: BLE001 - an unreadable leftover is simply replaced
-            resumable = False
-        if resumable:
-            for orphan in path.rglob("*.partial"):  # a write killed before its rename
-                orphan.unlink(missing_ok=True)
-            return group, True
-        shutil.rmtree(path)
+            os.rename(tmp, path)  # atomic; fails if another shard's store is there first
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            continue
+        return zarr.open_group(str(path), mode="r+"), False
+    raise DataError(f"{path}: could not create or open the in-progress output")
+
+
+def _create_work_store(
+    path: Path, shape: Sequence[int], chunks: Sequence[int], attrs: Mapping[str, Any], key: str
+) -> None:
     group = zarr.open_group(str(path), mode="w")
     group.create_array(
         DATA_ARRAY,
@@ -132,7 +202,6 @@ def open_work_store(
             "inference": {**attrs.get("inference", {}), "fingerprint": key, "complete": False},
         }
     )
-    return group, False
 
 
 def stream_predict(
@@ -150,6 +219,7 @@ def stream_predict(
     on_start: Callable[[int], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
     source_name: str = "input",
+    shard: tuple[int, int] = (0, 1),
 ) -> dict[str, Any]:
     """Predict ``layout``'s volume chunk by chunk into the work store of ``target``.
 
@@ -168,10 +238,13 @@ def stream_predict(
         on_batch: progress callback with each batch's patch count.
         source_name: how errors name the input.
         on_start: called once with the number of patches to predict.
+        shard: ``(i, n)``: predict only shard ``i`` of ``n`` of the chunks (see
+            :func:`chunk_regions`); the store is complete once every shard has run.
 
     Returns:
-        Summary: work store path, chunks total/done before/predicted, patches, and the
-        ratio of patches predicted to patches in the grid (> 1: chunk-border recompute).
+        Summary: work store path, whether every chunk is now done (``complete``), chunks
+        total/done before, patches, and the ratio of patches predicted to patches in the
+        grid (> 1: chunk-border recompute).
     """
     chunks = default_chunks(layout, chunks)
     shape = layout.view.volume.shape
@@ -183,10 +256,11 @@ def stream_predict(
         chunks,
         out_attrs,
         fingerprint({**settings, "chunks": list(chunks), "shape": list(shape)}),
+        shared=shard[1] > 1,
     )
     data, done_array = group[DATA_ARRAY], group[DONE_ARRAY]
     done = np.asarray(done_array[...]).astype(bool)
-    regions = chunk_regions(layout, chunks, done)
+    regions = chunk_regions(layout, chunks, done, shard)
     planned = plan(layout.grid, regions)
     n_patches = count_patches(planned)
     if on_start:
@@ -209,19 +283,27 @@ def stream_predict(
         on_batch=on_batch,
         source_name=source_name,
     )
-    if not np.asarray(done_array[...]).all():
+    finished = np.asarray(done_array[...]).astype(bool)
+    if not all(finished[r.key] for r in regions):
         raise DataError(f"{path}: inference ended with output chunks missing")
-    info = dict(group.attrs)["inference"]
-    group.attrs["inference"] = {**info, "complete": True}
+    complete = bool(finished.all())
+    if complete:
+        for orphan in path.rglob("*.partial"):  # writes killed before their rename
+            orphan.unlink(missing_ok=True)
+        info = dict(group.attrs)["inference"]
+        group.attrs["inference"] = {**info, "complete": True}
     lead_count = int(np.prod(layout.view.shape[: layout.n_lead], dtype=np.int64))
     return {
         "work_store": str(path),
+        "complete": complete,
+        "chunks_left": int((~finished).sum()),
+        "chunks_predicted": len(regions),
         "resumed": resumed,
         "chunks_total": int(done.size),
         "chunks_done_before": int(done.sum()),
         "patches": n_patches,
         "recompute_ratio": n_patches / max(lead_count * layout.grid.n_patches, 1)
-        if not done.any()
+        if not done.any() and shard[1] == 1
         else None,
     }
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from promethium.errors import ConfigError, DataError
 from promethium.ml.inference.engine import resolve_device
 from promethium.ml.inference.io import check_output, export, open_input
 from promethium.ml.inference.predict import make_layout
-from promethium.ml.inference.streaming import stream_predict
+from promethium.ml.inference.streaming import parse_shard, stream_predict
 from promethium.ml.inference.volumes import trace_mask
 
 log = logging.getLogger("promethium.infer")
@@ -66,6 +68,27 @@ class PatchProgress:
         self.progress.stop()
 
 
+def publish_once(work: Path, export_work: Callable[[Path], None]) -> bool:
+    """Export a complete work store unless another shard is already doing it.
+
+    Shards that finish together both see every chunk done; an exclusively created
+    marker beside the work store lets exactly one of them export it.
+
+    Returns:
+        Whether this process exported it.
+    """
+    marker = work.with_name(f"{work.name}.publishing")
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    try:
+        export_work(work)
+    finally:
+        marker.unlink(missing_ok=True)
+    return True
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Tile a trained network over ``input`` into ``output``; returns the run summary."""
     icfg = cfg.infer
@@ -112,6 +135,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "device": device.type,
     }
     chunks = list(icfg.chunks) if icfg.chunks is not None else None
+    shard = parse_shard(icfg.get("shard"))
     bar = PatchProgress(bool(icfg.progress))
     start = time.perf_counter()
     try:
@@ -129,12 +153,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             on_start=bar.begin,
             on_batch=bar.advance,
             source_name=str(source.path),
+            shard=shard,
         )
     finally:
         bar.close()
-    export(Path(summary["work_store"]), target, source, overwrite)
+    published = summary["complete"] and publish_once(
+        Path(summary["work_store"]), lambda work: export(work, target, source, overwrite)
+    )
     seconds = time.perf_counter() - start
     summary.update(
+        shard=f"{shard[0]}/{shard[1]}",
+        published=published,
         output=str(target),
         seconds=round(seconds, 3),
         patches_per_s=round(summary["patches"] / max(seconds, 1e-9), 2),
@@ -143,6 +172,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    if not published:
+        log.info(
+            "infer shard %d/%d: %d patches in %.1f s; %d chunks left to other shards (the "
+            "shard that finishes last publishes %s)",
+            *shard,
+            summary["patches"],
+            seconds,
+            summary["chunks_left"],
+            target,
+        )
+        return summary
     log.info(
         "infer: %d patches in %.1f s (%.1f patches/s), %d/%d chunks%s -> %s",
         summary["patches"],
