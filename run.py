@@ -70,6 +70,18 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     return float(value) if value is not None else None
 
 
+def run_launched_rank() -> bool:
+    """Run the job of a DDP rank launched by rank 0 (see promethium.ml.distributed)."""
+    from promethium.ml.distributed import launched_job_config
+
+    cfg = launched_job_config()
+    if cfg is None:
+        return False
+    run_task(cfg)
+    return True
+
+
 if __name__ == "__main__":
-    sys.argv = quote_sweeper_params(sys.argv)
-    main()
+    if not run_launched_rank():
+        sys.argv = quote_sweeper_params(sys.argv)
+        main()

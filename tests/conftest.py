@@ -23,7 +23,6 @@ TINY = [
     "trainer.accelerator=cpu",
     "trainer.devices=1",
     "trainer.enable_progress_bar=false",
-    "~callbacks.progress_bar",
 ]
 # Per data option: a source small enough to build in a second.
 TINY_DATA = {

@@ -10,9 +10,15 @@ from typing import Protocol
 
 import lightning.pytorch as pl
 import numpy as np
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 
-from promethium.data.dataset import EpochKeySampler, Region, SeismicDataset, make_regions
+from promethium.data.dataset import (
+    EpochKeySampler,
+    Region,
+    SeismicDataset,
+    ShardSampler,
+    make_regions,
+)
 from promethium.data.store import open_store
 from promethium.data.transforms import Augmentation, Corruption, CorruptionChain
 from promethium.errors import ConfigError
@@ -179,7 +185,15 @@ class SeismicDataModule(pl.LightningDataModule):
             len(self.datasets["test"]),
         )
 
-    def _loader(self, split: str, sampler: EpochKeySampler | None = None) -> DataLoader:
+    def _ranks(self) -> tuple[int, int]:
+        """``(rank, world size)`` of the attached trainer (``(0, 1)`` without one)."""
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+
+    def _loader(self, split: str, sampler: Sampler | None = None) -> DataLoader:
+        rank, world = self._ranks()
+        if sampler is None and world > 1:
+            sampler = ShardSampler(len(self.datasets[split]), rank, world)
         return DataLoader(
             self.datasets[split],
             batch_size=self.batch_size,
@@ -192,8 +206,16 @@ class SeismicDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        """Random patches; sample keys from :class:`EpochKeySampler` seeded by epoch."""
-        return self._loader("train", EpochKeySampler(self.samples_per_epoch, self.seed))
+        """Random patches; sample keys from :class:`EpochKeySampler` seeded by epoch.
+
+        Under data parallelism (DDP) every rank takes its own share of the keys and of the
+        validation/test windows (the trainer's ``use_distributed_sampler`` is off:
+        Lightning's wrapper would not pass the epoch on to the key sampler).
+        """
+        rank, world = self._ranks()
+        return self._loader(
+            "train", EpochKeySampler(self.samples_per_epoch, self.seed, rank, world)
+        )
 
     def val_dataloader(self) -> DataLoader:
         """Deterministic validation windows."""

@@ -76,10 +76,20 @@ class EpochKeySampler(Sampler[int]):
 
     Lightning calls :meth:`set_epoch` each epoch, so a resumed run sees the same keys as
     an uninterrupted one; each key fully determines a patch and its random transforms.
+
+    Under data parallelism rank ``r`` of ``n`` yields keys ``r, r + n, r + 2n, ...`` of
+    the same epoch list: no key is drawn twice, and with a per-rank batch of ``b`` the
+    ranks' ``k``-th batches together hold exactly the ``k``-th global batch of ``n * b``
+    keys that one process would draw.
     """
 
-    def __init__(self, num_samples: int, seed: int = 0) -> None:
+    def __init__(
+        self, num_samples: int, seed: int = 0, rank: int = 0, num_replicas: int = 1
+    ) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} outside 0..{num_replicas - 1}")
         self.num_samples, self.seed, self.epoch = int(num_samples), int(seed), 0
+        self.rank, self.num_replicas = int(rank), int(num_replicas)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose keys :meth:`__iter__` yields."""
@@ -87,10 +97,28 @@ class EpochKeySampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng([self.seed, self.epoch])
-        return iter(rng.integers(0, 2**63 - 1, self.num_samples).tolist())
+        keys = rng.integers(0, 2**63 - 1, self.num_samples)
+        return iter(keys[self.rank :: self.num_replicas].tolist())
 
     def __len__(self) -> int:
-        return self.num_samples
+        return len(range(self.rank, self.num_samples, self.num_replicas))
+
+
+class ShardSampler(Sampler[int]):
+    """Indices ``rank, rank + n, ...`` of a fixed-length dataset (validation/test windows).
+
+    Unlike torch's ``DistributedSampler`` it never pads with repeated windows, so metrics
+    summed over ranks count every window exactly once.
+    """
+
+    def __init__(self, length: int, rank: int = 0, num_replicas: int = 1) -> None:
+        self.indices = range(int(rank), int(length), int(num_replicas))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
 
 
 class SeismicDataset(Dataset):

@@ -10,12 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import LearningRateMonitor
+import torch
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from promethium.config import build_collection, build_model, build_node, check_config
 from promethium.data.datamodule import SeismicDataModule
 from promethium.errors import ConfigError
+from promethium.ml.distributed import (
+    is_rank_zero,
+    job_environment,
+    launches_ranks,
+    share_job_config,
+)
 from promethium.ml.module import SeismicLitModule
 from promethium.ml.pruning import pruning_callback
 from promethium.ml.tracking import filter_unactionable_warnings, save_run_info, tag_mlflow_runs
@@ -49,6 +56,15 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
     loggers = build_collection(cfg, "logger")
     if not loggers:  # the LR monitor refuses a trainer without loggers; nothing to log to
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if cfg.trainer.get("sync_batchnorm") and not torch.cuda.is_available():
+        # torch's SyncBatchNorm runs on GPUs only; CPU ranks keep per-rank statistics
+        log.info("trainer.sync_batchnorm: off (SyncBatchNorm needs CUDA)")
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            cfg.trainer.sync_batchnorm = False
+    if not cfg.trainer.get("enable_progress_bar", True):
+        # Lightning refuses a progress-bar callback when the bar is off; the flag wins
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     return build_node(cfg, "trainer", callbacks=callbacks, logger=loggers or False)
 
 
@@ -88,6 +104,12 @@ def _floats(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train (and test) the configured model; the final metrics (see :func:`fit_and_test`)."""
+    with job_environment():  # a multirun's next job must not inherit DDP launcher state
+        return fit_and_test(cfg)
+
+
+def fit_and_test(cfg: DictConfig) -> dict[str, Any]:
     """Train (and test) the configured model; return the final metrics.
 
     The returned dict holds the last validation metrics (including ``cfg.task.monitor``)
@@ -98,13 +120,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     filter_unactionable_warnings()
     output_dir = Path(cfg.paths.output_dir)
     ckpt_path = resolve_checkpoint(cfg)
-    info = save_run_info(cfg, output_dir)
+    rank_zero = is_rank_zero()  # only rank 0 writes run-folder files (DDP)
+    info = save_run_info(cfg, output_dir) if rank_zero else {}
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     module = build_module(cfg)  # cheap config errors (model, optimiser) before data is made
     datamodule = build_datamodule(cfg)
     trainer = build_trainer(cfg)
-    tag_mlflow_runs(trainer.loggers, info, output_dir, cfg)
+    if launches_ranks(trainer.world_size):
+        share_job_config(cfg, output_dir)  # the launched ranks run this job, not argv
+    if rank_zero:
+        tag_mlflow_runs(trainer.loggers, info, output_dir, cfg)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
     if cfg.task.get("test", True) and not trainer.interrupted:
@@ -117,7 +143,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     # metrics with nothing to measure (e.g. snr_missing when no trace was removed) are NaN
     monitor = cfg.task.monitor
     metrics = {k: v for k, v in metrics.items() if k == monitor or math.isfinite(v)}
-    write_metrics(output_dir / "metrics.json", metrics)
+    if rank_zero:
+        write_metrics(output_dir / "metrics.json", metrics)
     if monitor not in metrics or not math.isfinite(metrics[monitor]):
         log.warning(
             "Monitored metric %s is missing or not finite: %s", monitor, metrics.get(monitor)
