@@ -17,6 +17,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from hydra_plugins.promethium_optuna import search_space
+from hydra_plugins.promethium_optuna.study import SURPLUS
 from hydra_plugins.promethium_optuna.sweeper import outcome
 from promethium.errors import ConfigError
 from tests.conftest import ROOT
@@ -33,7 +34,6 @@ TINY = [
     "trainer.max_epochs=4",
     "trainer.accelerator=cpu",
     "trainer.enable_progress_bar=false",
-    "~callbacks.progress_bar",
     "~callbacks.qc_figures",
     "task.test=false",
     "logger=none",
@@ -215,6 +215,41 @@ def test_joblib_launcher_runs_trials_in_parallel_and_prunes(tmp_path):
     assert s1 < e0 and s0 < e1, spans
 
 
+def test_submitit_launcher_runs_the_optuna_sweep(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    sweep_dir = tmp_path / "sweep"
+    run_sweep(
+        sweep_cmd(
+            sweep_dir,
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.timeout_min=10",
+            "hydra.sweeper.n_jobs=2",
+            "hydra.sweeper.n_trials=2",
+            "trainer.max_epochs=1",
+        )
+    )
+    study = load(sweep_dir)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert list((sweep_dir / ".submitit").iterdir())  # the jobs went through submitit
+    for trial in study.trials:
+        assert (Path(trial.user_attrs["job_dir"]) / "metrics.json").exists()
+
+
+def test_slurm_launcher_preset_composes():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose(
+            "config",
+            overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+            return_hydra_config=True,
+        )
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher") and launcher.partition == "gpu"
+    assert launcher.tasks_per_node == launcher.gpus_per_node == 1
+
+
 def test_journal_storage_sweeps_and_resumes(tmp_path):
     journal = tmp_path / "study.log"
     extra = [f"hydra.sweeper.storage=journal://{journal}", "trainer.max_epochs=1"]
@@ -226,6 +261,40 @@ def test_journal_storage_sweeps_and_resumes(tmp_path):
     )
     study = optuna.load_study(study_name="promethium", storage=storage)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+
+
+def test_two_sweep_processes_share_one_study_and_finish_n_trials_together(tmp_path):
+    journal = tmp_path / "shared.log"
+    extra = [
+        f"hydra.sweeper.storage=journal://{journal}",
+        "hydra.sweeper.study_name=shared",
+        "hydra.sweeper.n_trials=5",
+        "trainer.max_epochs=1",
+    ]
+    procs = [
+        subprocess.Popen(
+            sweep_cmd(tmp_path / f"worker{i}", *extra, f"hydra.sweeper.sampler.seed={i}"),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for i in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    trials = optuna.load_study(study_name="shared", storage=storage).trials
+    complete = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(complete) == 5  # exactly n_trials, not one per worker more
+    surplus = [t for t in trials if t.state == TrialState.FAIL]
+    assert all(SURPLUS in t.user_attrs for t in surplus)
+    jobs = [p for i in range(2) for p in (tmp_path / f"worker{i}").glob("[0-9]*") if p.is_dir()]
+    assert len(jobs) == 5  # every launched job is a counted trial
+    assert {t.user_attrs["job_dir"] for t in complete} == {str(p) for p in jobs}
 
 
 def test_hparams_recipe_composes_a_search_space():

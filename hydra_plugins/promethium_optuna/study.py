@@ -46,6 +46,8 @@ SAMPLERS = {
 #: trials failed because their sweep died are retried instead)
 JOB_FAILURE = "promethium:failure"
 HEARTBEAT = "promethium:heartbeat"
+#: trial attribute marking trials given back because another sweep took the last slots
+SURPLUS = "promethium:surplus"
 
 
 def _named(kind: str, table: dict[str, Any], conf: dict[str, Any] | None, **extra: Any) -> Any:
@@ -178,7 +180,11 @@ class SweepRun:
                 time.sleep(self.s["heartbeat_interval"])  # others' trials: wait or fail stale
                 self.fail_stale(study)
                 continue
-            batch = [self.ask(study) for _ in range(min(self.s["n_jobs"], todo))]
+            batch = self.drop_surplus(
+                study, [self.ask(study) for _ in range(min(self.s["n_jobs"], todo))]
+            )
+            if not batch:
+                continue
             with _Heartbeats(study, [t for t, _ in batch], self.s["heartbeat_interval"]):
                 results = self.launcher.launch([o for _, o in batch], initial_job_idx=self.job_idx)
             self.job_idx += len(batch)
@@ -192,6 +198,34 @@ class SweepRun:
                     f"hydra.sweeper.max_failure_rate={self.s['max_failure_rate']}"
                 )
         return write_results(study, self.sweep_dir, self.directions, self.s.get("plots", True))
+
+    def drop_surplus(
+        self, study: optuna.Study, batch: list[tuple[optuna.Trial, list[str]]]
+    ) -> list[tuple[optuna.Trial, list[str]]]:
+        """Give back trials beyond ``n_trials`` asked in a race with other sweep processes.
+
+        Several sweeps sharing one study (one storage URL and study name, e.g. on several
+        machines) may each see one slot left and ask at once. The storage numbers trials
+        in order, so after asking every process sees the same live trials: those among
+        the first ``n_trials`` live ones run, the others are closed as FAIL with the
+        ``surplus`` attribute, never launched and not counted.
+        """
+        live = sorted(
+            t.number
+            for t in study.get_trials(deepcopy=False)
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+            or t.state == TrialState.WAITING
+            or (t.state == TrialState.FAIL and JOB_FAILURE in t.user_attrs)
+        )
+        allowed = set(live[: self.s["n_trials"]])
+        kept = []
+        for trial, overrides in batch:
+            if trial.number in allowed:
+                kept.append((trial, overrides))
+                continue
+            trial.set_user_attr(SURPLUS, "asked in a race with another sweep process")
+            study.tell(trial, state=TrialState.FAIL)
+        return kept
 
     def ask(self, study: optuna.Study) -> tuple[optuna.Trial, list[str]]:
         trial = study.ask(fixed_distributions=self.space)
