@@ -34,16 +34,20 @@ class StoreSource(Protocol):
 
 @dataclass
 class ZarrSource:
-    """An existing store on disk (``data=zarr data.path=...``)."""
+    """An existing store: a local path or an fsspec URL (``data=zarr data.path=...``).
+
+    URLs (``s3://``, ``gs://``, ``memory://``, ``file://``) go through zarr's
+    ``FsspecStore``; S3 and GCS need ``s3fs`` / ``gcsfs`` installed.
+    """
 
     path: str
 
-    def prepare(self, cache_dir: str | Path) -> Path:
-        """Validate the store and return its path (``cache_dir`` is unused)."""
+    def prepare(self, cache_dir: str | Path) -> Path | str:
+        """Validate the store and return its path or fsspec URL (``cache_dir`` is unused)."""
         if not self.path:
             raise ConfigError("data.path: no Zarr store given; set data.path=/path/to/store.zarr")
         open_store(self.path)
-        return Path(self.path)
+        return self.path if "://" in self.path else Path(self.path)
 
 
 def split_regions(

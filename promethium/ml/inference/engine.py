@@ -17,6 +17,7 @@ same thread as the forward pass (``scripts/bench_infer.py`` compares the two).
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections import deque
@@ -89,9 +90,16 @@ class _Work:
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``auto``/``None`` picks CUDA when available, else the CPU."""
+    """``auto``/``None`` picks CUDA when available, else the CPU.
+
+    Under a launcher that sets ``LOCAL_RANK`` (torchrun, one shard per GPU), ``auto``
+    takes GPU ``LOCAL_RANK`` (modulo the GPU count).
+    """
     if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as err:

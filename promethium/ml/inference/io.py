@@ -25,10 +25,15 @@ ATTR_KEYS = ("dt", "dx", "axis_names", "units")
 class InferenceInput:
     """A lazily readable input: ``volume[...]`` reads blocks on demand."""
 
-    path: Path
+    path: Path | str  # a local path, or an fsspec URL (str) of a Zarr store
     volume: Any  # zarr.Array or np.memmap, time last
     attrs: dict[str, Any]
-    store: Path | None  # the Zarr store holding it (SEG-Y inputs: the converted cache)
+    store: Path | str | None  # the Zarr store holding it (SEG-Y inputs: the converted cache)
+
+    @property
+    def location(self) -> str:
+        """The absolute path, or the URL, as text."""
+        return self.path if isinstance(self.path, str) else str(self.path.resolve())
 
     def header(self, name: str) -> np.ndarray:
         """A trace-header array ``headers/<name>`` of a SEG-Y-derived store."""
@@ -45,11 +50,17 @@ class InferenceInput:
         return np.asarray(group[key][...])
 
 
-def kind_of(path: Path) -> str:
+def is_url(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an fsspec URL (``s3://``, ``gs://``, ``memory://``, ``file://``)."""
+    return "://" in str(path)
+
+
+def kind_of(path: str | os.PathLike) -> str:
     """``npy``, ``segy`` or ``zarr`` by the file name."""
-    if path.suffix.lower() == ".npy":
+    suffix = Path(str(path)).suffix.lower()
+    if suffix == ".npy":
         return "npy"
-    return "segy" if path.suffix.lower() in SEGY_SUFFIXES else "zarr"
+    return "segy" if suffix in SEGY_SUFFIXES else "zarr"
 
 
 def open_input(
@@ -60,6 +71,13 @@ def open_input(
     Raises:
         DataError: naming the file if it is missing, unreadable or not float data.
     """
+    if is_url(path):  # a Zarr store behind fsspec: read through zarr's store abstraction
+        if kind_of(path) != "zarr":
+            raise DataError(f"{path}: URL inputs must be Zarr stores (input=...)")
+        group, data = open_store(str(path))
+        attrs = {k: v for k, v in dict(group.attrs).items() if k in ATTR_KEYS}
+        attrs["provenance"] = {"source": str(path), "input_provenance": group.attrs["provenance"]}
+        return InferenceInput(str(path), data, attrs, str(path))
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such input (input=...)")
@@ -129,7 +147,7 @@ def check_output(target: Path, overwrite: bool, source: InferenceInput) -> None:
     """
     if target.exists() and not overwrite:
         raise DataError(f"{target}: output exists; set infer.overwrite=true to replace it")
-    if target.resolve() == source.path.resolve():
+    if str(target.resolve()) == source.location:
         raise DataError(f"{target}: output is the input; choose another output path")
     if kind_of(target) == "segy" and source.volume.ndim != 3:
         raise DataError(
@@ -138,4 +156,4 @@ def check_output(target: Path, overwrite: bool, source: InferenceInput) -> None:
         )
 
 
-__all__ = ["InferenceInput", "check_output", "export", "kind_of", "open_input"]
+__all__ = ["InferenceInput", "check_output", "export", "is_url", "kind_of", "open_input"]

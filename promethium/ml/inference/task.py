@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from promethium.api import load_checkpoint
 from promethium.errors import ConfigError, DataError
 from promethium.ml.inference.engine import resolve_device
-from promethium.ml.inference.io import check_output, export, open_input
+from promethium.ml.inference.io import check_output, export, is_url, open_input
 from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict
 from promethium.ml.inference.volumes import trace_mask
@@ -94,7 +94,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     icfg = cfg.infer
     ckpt = Path(_required(cfg, "ckpt_path", "outputs/runs/<run>/checkpoints/last.ckpt"))
     source_path = _required(cfg, "input", "survey.zarr")
-    target = Path(_required(cfg, "output", "denoised.zarr"))
+    target = _required(cfg, "output", "denoised.zarr")
+    if is_url(target):
+        raise DataError(
+            f"{target}: outputs are written to local paths (the resumable work store needs "
+            "atomic renames); write locally and copy to object storage (output=...)"
+        )
+    target = Path(target)
     if not ckpt.is_file():
         raise DataError(f"{ckpt}: no such checkpoint (ckpt_path)")
     overwrite = bool(icfg.overwrite)
@@ -124,7 +130,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "size": stat.st_size,
             "mtime": stat.st_mtime_ns,
         },
-        "input": {"path": str(source.path.resolve()), "shape": list(source.volume.shape)},
+        "input": {"path": source.location, "shape": list(source.volume.shape)},
         "patch": list(layout.grid.patch),
         "overlap": list(layout.grid.overlap),
         "window": icfg.window,
