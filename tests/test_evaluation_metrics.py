@@ -76,6 +76,23 @@ def test_evaluate_task_scores_every_method_and_writes_the_report(tmp_path):
         assert f"| {name} |" in report
     assert "**" in report and (out / "report" / "gather0_panels.png").exists()
     assert (out / "scores.csv").read_text().count("\n") == 1 + 4 * 2
+    live = np.broadcast_to(masks[..., None].astype(bool), clean.shape)
+    assert np.array_equal(arrays["network"][live], arrays["input"][live])  # keep_observed
+    tta = run(compose_config(tmp_path / "tta", [*overrides, "evaluate.tta=true"]))
+    assert tta["network/snr_db"] != metrics["network/snr_db"]  # a different (averaged) net
+    assert tta["pocs/snr_db"] == metrics["pocs/snr_db"]  # same inputs for the baselines
+    # a clean reference file and a corruption given directly
+    np.save(tmp_path / "reference.npy", clean[:, :, :40])
+    corruption = "[{_target_: promethium.data.transforms.MissingTraces, fraction: 0.25}]"
+    direct = [
+        *overrides,
+        f"evaluate.input={tmp_path / 'reference.npy'}",
+        f"evaluate.corruption={corruption}",
+    ]
+    run(compose_config(tmp_path / "direct", direct))
+    saved = np.load(tmp_path / "direct" / "run" / "evaluation.npz")
+    assert np.array_equal(saved["clean"], clean[:, :, :40])
+    assert (saved["masks"] == 0).mean() == pytest.approx(0.25, abs=0.05)
 
 
 @pytest.mark.filterwarnings("ignore:The ``compute`` method")

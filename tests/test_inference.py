@@ -418,3 +418,29 @@ def test_two_shards_write_one_store_equal_to_one_process(tmp_path, checkpoint):
     assert not list(tmp_path.glob(".two.zarr*"))  # no work store, no publishing marker
     expected = zarr.open_group(str(tmp_path / "one.zarr"), mode="r")["data"][...]
     np.testing.assert_allclose(two["data"][...], expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_test_time_augmentation_is_exact_for_an_equivariant_model_and_averages(dims):
+    from promethium.ml.inference.tta import TestTimeAugmentation
+
+    x = torch.randn(2, 1, *[6 + d for d in range(dims)])
+    identity = TestTimeAugmentation(Identity(dims))
+    torch.testing.assert_close(identity(x), x)  # every variant maps back to x
+    n_variants = 2 ** (dims - 1) * 2
+    assert len(identity.variants) == n_variants and identity.spatial_dims == dims
+
+    class Biased(Identity):
+        def forward(self, x):
+            return x + 1.0  # not odd: the polarity pair cancels the bias
+
+    torch.testing.assert_close(TestTimeAugmentation(Biased(dims))(x), x)
+    if dims > 1:  # a trace-dependent gain is averaged with its mirror image
+        ramp = torch.arange(x.shape[2], dtype=x.dtype).view(1, 1, -1, *[1] * (dims - 1))
+
+        class Ramp(Identity):
+            def forward(self, x):
+                return x * ramp
+
+        tta = TestTimeAugmentation(Ramp(dims), polarity=False)
+        torch.testing.assert_close(tta(x), x * (ramp + ramp.flip(2)) / 2)

@@ -1,12 +1,13 @@
 """The ``evaluate`` task: the trained network against classical baselines on held-out gathers.
 
 ``python run.py task=evaluate ckpt_path=CKPT [data=...]``: the test gathers of the
-configured data (the same split as training), corrupted by ``data.corruption`` with a
-fixed seed, go through tiled inference and through the classical baselines that suit
-the corruption (interpolation when traces are missing, denoising when live traces are
-changed); every method is scored against the clean gathers, and the run folder gets
-``metrics.json``, ``scores.csv`` (per gather), ``evaluation.npz`` (all arrays) and
-``report.md`` with figures.
+configured data (the same split as training), or the gathers of a clean reference file
+(``evaluate.input``, Zarr, SEG-Y or ``.npy``), corrupted by ``data.corruption`` (or
+``evaluate.corruption``) with a fixed seed, go through tiled inference and through the
+classical baselines that suit the corruption (interpolation when traces are missing,
+denoising when live traces are changed); every method is scored against the clean
+gathers, and the run folder gets ``metrics.json``, ``scores.csv`` (per gather),
+``evaluation.npz`` (all arrays) and ``report.md`` with figures.
 """
 
 from __future__ import annotations
@@ -24,19 +25,49 @@ from omegaconf import DictConfig, OmegaConf
 
 from promethium import baselines
 from promethium.api import load_checkpoint
+from promethium.config import build_node
 from promethium.data.store import open_store
 from promethium.errors import ConfigError, DataError
 from promethium.evaluation.metrics import METRICS, score, summarise
 from promethium.evaluation.report import write_report
 from promethium.ml.inference import tiled_predict
 from promethium.ml.inference.task import training_patch
+from promethium.ml.inference.tta import TestTimeAugmentation
 from promethium.ml.train import build_datamodule
 
 log = logging.getLogger("promethium.evaluate")
 
 
+def reference_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]:
+    """``evaluate.input``: the first ``n_gathers`` gathers of a clean reference file.
+
+    The corruption is ``evaluate.corruption`` (a list like ``data.corruption``), else
+    ``data.corruption``; corruptions with unset sampling take the file's.
+    """
+    from promethium.data.transforms import CorruptionChain
+    from promethium.ml.inference.io import open_input
+
+    ecfg = cfg.evaluate
+    source = open_input(str(ecfg.input), cfg.paths.cache_dir, list(ecfg.get("segy_sort", [])))
+    if len(source.volume.shape) != 3:
+        raise DataError(
+            f"{ecfg.input}: evaluate.input must hold (gather, trace, time) gathers; got "
+            f"shape {tuple(source.volume.shape)}"
+        )
+    clean = np.asarray(source.volume[: int(ecfg.n_gathers)], dtype=np.float32)
+    key = "evaluate.corruption" if ecfg.get("corruption") is not None else "data.corruption"
+    corruption = build_node(cfg, key)
+    if isinstance(corruption, list):
+        corruption = CorruptionChain(corruption) if corruption else None
+    if hasattr(corruption, "bind_sampling"):
+        corruption.bind_sampling(source.attrs.get("dt"), (source.attrs.get("dx") or [None])[-1])
+    return clean, source.attrs, corruption
+
+
 def held_out_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]:
     """The clean test gathers ``(G, trace, time)``, the store attributes and the corruption."""
+    if cfg.evaluate.get("input"):
+        return reference_gathers(cfg)
     datamodule = build_datamodule(cfg)
     datamodule.setup("test")
     _, array = open_store(datamodule.path)
@@ -108,10 +139,19 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     patch = ecfg.patch_size or training_patch(train_config)
     patch = OmegaConf.to_object(patch) if OmegaConf.is_config(patch) else patch
     missing = bool((masks == 0).any())
+    network = TestTimeAugmentation(model) if ecfg.get("tta", False) else model
+
+    def predict() -> np.ndarray:
+        out = tiled_predict(
+            network, inputs, patch, ecfg.overlap, ecfg.batch_size, device=ecfg.device
+        )
+        if missing and ecfg.get("keep_observed", True):
+            # like the classical methods, keep the recorded traces as they are
+            out = np.where(masks[..., None].astype(bool), inputs, out)
+        return out
+
     methods: dict[str, Callable[[], np.ndarray]] = {
-        "network": lambda: tiled_predict(
-            model, inputs, patch, ecfg.overlap, ecfg.batch_size, device=ecfg.device
-        ),
+        "network": predict,
         **methods_for(cfg, inputs, masks, clean, dt, dx, missing),
     }
     outputs: dict[str, np.ndarray] = {"input": inputs}

@@ -19,6 +19,7 @@ from promethium.ml.inference.engine import resolve_device
 from promethium.ml.inference.io import check_output, export, is_url, open_input
 from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict
+from promethium.ml.inference.tta import TestTimeAugmentation
 from promethium.ml.inference.volumes import trace_mask
 
 log = logging.getLogger("promethium.infer")
@@ -108,6 +109,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     check_output(target, overwrite, source)
     device = resolve_device(icfg.device)
     model, train_config = load_checkpoint(ckpt)
+    if icfg.get("tta", False):
+        model = TestTimeAugmentation(model)
     patch = icfg.patch_size if icfg.patch_size is not None else training_patch(train_config)
     if patch is None:
         raise ConfigError("infer.patch_size: the checkpoint has no training patch size; set one")
@@ -134,6 +137,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "patch": list(layout.grid.patch),
         "overlap": list(layout.grid.overlap),
         "window": icfg.window,
+        "tta": bool(icfg.get("tta", False)),
         "precision": str(icfg.precision),
         "batch_size": icfg.batch_size,
         "slice_axis": icfg.slice_axis,
