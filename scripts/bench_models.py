@@ -9,6 +9,7 @@ two designs spend parameters differently, and ``gflop_per_s`` normalises by work
 our U-Net runs two 3x3 convolutions at full resolution on the way down and up (the
 original U-Net design, which keeps trace-level detail), while MONAI's UNet downsamples in
 its first, strided convolution, so it does about 4x fewer FLOPs per parameter.
+``stem_stride=2`` gives our U-Net the same layout (every level at half resolution).
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def candidates(depth: int, base: int) -> dict[str, torch.nn.Module]:
         "promethium UNet (plain)": UNet(2, depth=depth, base_channels=base, residual=False),
         "promethium UNet (residual+attention)": UNet(
             2, depth=depth, base_channels=base, residual=True, attention=True
+        ),
+        "promethium UNet (residual, stem_stride=2)": UNet(
+            2, depth=depth, base_channels=base, residual=True, stem_stride=2
+        ),
+        "promethium UNet (plain, stem_stride=2)": UNet(
+            2, depth=depth, base_channels=base, residual=False, stem_stride=2
         ),
     }
     try:

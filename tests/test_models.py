@@ -34,6 +34,26 @@ def test_unet_options_change_parameters_and_output(option):
     assert not torch.allclose(outputs[0], outputs[1])
 
 
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_unet_stem_stride_halves_every_level_keeps_shape_and_cuts_flops(dims):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.randn(2, 1, *SIZES[dims])
+    flops = {}
+    for stride in (1, 2):
+        torch.manual_seed(0)
+        net = UNet.tiny(dims, stem_stride=stride)
+        with FlopCounterMode(display=False) as counter:
+            y = net(x)
+        flops[stride] = counter.get_total_flops()
+        assert y.shape == x.shape
+        y.square().mean().backward()
+        assert all(p.grad is not None for p in net.parameters())
+    assert flops[2] < flops[1] / 1.5  # every level at half the resolution
+    with pytest.raises(ConfigError, match="model.stem_stride"):
+        UNet.tiny(2, stem_stride=4)
+
+
 def test_unet_residual_output_adds_input():
     net = UNet.tiny(1, residual_output=True).eval()
     torch.nn.init.zeros_(net.head.weight)
