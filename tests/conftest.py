@@ -82,3 +82,16 @@ def compose_config(
 def tiny_cfg(tmp_path: Path) -> DictConfig:
     """The default config, shrunk."""
     return compose_config(tmp_path)
+
+
+def run_together(commands: list[list[str]], timeout: int, **popen: object) -> None:
+    """Start every command at once and wait for all; fail with the stderr of a failed one."""
+    import subprocess
+
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **popen)
+        for cmd in commands
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err[-3000:]

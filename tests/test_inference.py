@@ -21,7 +21,7 @@ from promethium.errors import ConfigError, DataError
 from promethium.ml.inference import TileGrid, axis_starts, tiled_predict
 from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict, work_path
-from tests.conftest import ROOT, compose_config
+from tests.conftest import ROOT, compose_config, run_together
 
 
 class Identity(torch.nn.Module):
@@ -388,23 +388,15 @@ def test_two_shards_write_one_store_equal_to_one_process(tmp_path, checkpoint):
     )
     assert one.returncode == 0, one.stderr[-2000:]
     shards = [
-        subprocess.Popen(
-            cli(
-                *args,
-                f"output={tmp_path / 'two.zarr'}",
-                f"infer.shard={i}/2",
-                f"hydra.run.dir={tmp_path / f'shard{i}'}",
-            ),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
+        cli(
+            *args,
+            f"output={tmp_path / 'two.zarr'}",
+            f"infer.shard={i}/2",
+            f"hydra.run.dir={tmp_path / f'shard{i}'}",
         )
         for i in range(2)
     ]
-    for proc in shards:
-        _, err = proc.communicate(timeout=300)
-        assert proc.returncode == 0, err[-2000:]
+    run_together(shards, timeout=300, env=env)
     runs = [json.loads((tmp_path / f"shard{i}" / "metrics.json").read_text()) for i in range(2)]
     assert sorted(r["published"] for r in runs) == [False, True]  # the last one publishes
     assert [r["chunks_predicted"] for r in runs] == [4, 4]  # disjoint halves of 8 chunks

@@ -20,7 +20,7 @@ from hydra_plugins.promethium_optuna import search_space
 from hydra_plugins.promethium_optuna.study import SURPLUS
 from hydra_plugins.promethium_optuna.sweeper import outcome
 from promethium.errors import ConfigError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, run_together
 
 TINY = [
     "data.source.n_gathers=8",
@@ -271,19 +271,11 @@ def test_two_sweep_processes_share_one_study_and_finish_n_trials_together(tmp_pa
         "hydra.sweeper.n_trials=5",
         "trainer.max_epochs=1",
     ]
-    procs = [
-        subprocess.Popen(
-            sweep_cmd(tmp_path / f"worker{i}", *extra, f"hydra.sweeper.sampler.seed={i}"),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=ROOT,
-        )
+    workers = [
+        sweep_cmd(tmp_path / f"worker{i}", *extra, f"hydra.sweeper.sampler.seed={i}")
         for i in range(2)
     ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=600)
-        assert proc.returncode == 0, err[-3000:]
+    run_together(workers, timeout=600, cwd=ROOT)
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))
     )
