@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from promethium.baselines.windows import blend_windows
 from promethium.errors import ConfigError
-from promethium.ml.inference.tiling import axis_starts, window_1d
 
 
 def _trace_mask(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -94,20 +94,14 @@ def pocs(
     """
     if window is None:
         return _pocs(x, mask, n_iter, p_max, p_min, schedule, pad)
-    n_traces, n_time = x.shape[-2:]
-    size = (min(int(window[0]), n_traces), min(int(window[1]), n_time))
-    taper = np.outer(window_1d("cosine", size[0]), window_1d("cosine", size[1]))
     live = _trace_mask(x, mask)
-    out = np.zeros(x.shape, dtype=np.float64)
-    weight = np.zeros((n_traces, n_time))
-    for a in axis_starts(n_traces, size[0], size[0] // 2):
-        for b in axis_starts(n_time, size[1], size[1] // 2):
-            box = (..., slice(a, a + size[0]), slice(b, b + size[1]))
-            part = _pocs(x[box], live[..., a : a + size[0]], n_iter, p_max, p_min, schedule, pad)
-            out[box] += part * taper
-            weight[box[1:]] += taper
+    out = blend_windows(
+        lambda box: _pocs(x[(..., *box)], live[..., box[0]], n_iter, p_max, p_min, schedule, pad),
+        x.shape,
+        window,
+    )
     # observed traces pass through exactly; the blend only fills the missing ones
-    return np.where(live[..., None], x, out / weight).astype(x.dtype)
+    return np.where(live[..., None], x, out).astype(x.dtype)
 
 
 def _pocs(

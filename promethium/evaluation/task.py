@@ -119,6 +119,8 @@ def methods_for(
         chosen["fx_decon"] = lambda: baselines.fx_decon(inputs, dt, **params.get("fx_decon", {}))
         fk = params.get("fk_dip_filter", {})
         chosen["fk_dip_filter"] = lambda: baselines.fk_dip_filter(inputs, dt, dx=dx, **fk)
+        fx = params.get("fx_decon", {})
+        chosen["fk_fx_decon"] = lambda: baselines.fk_fx_decon(inputs, dt, dx, fk, fx)
     return chosen
 
 
