@@ -12,8 +12,6 @@ from promethium.data.datamodule import SeismicDataModule, ZarrSource
 from promethium.data.store import store_attrs, write_store
 from promethium.errors import DataError
 from promethium.ml.inference.io import open_input
-from promethium.ml.inference.task import run as infer
-from tests.conftest import compose_config
 
 ATTRS = store_attrs(
     dt=0.004, dx=[None, 12.5], axis_names=["gather", "trace", "time"], provenance="t"
@@ -55,7 +53,7 @@ def test_datamodule_reads_memory_and_file_urls_like_a_local_path(tmp_path, gathe
             assert np.array_equal(a.numpy(), b.numpy()), name
 
 
-def test_inference_reads_url_inputs_and_refuses_url_outputs(tmp_path, gathers):
+def test_inference_reads_url_inputs(tmp_path, gathers):
     values, local = gathers
     for url in (f"file://{local}", memory_store(values)):
         source = open_input(url, tmp_path, ["FieldRecord"])
@@ -63,9 +61,3 @@ def test_inference_reads_url_inputs_and_refuses_url_outputs(tmp_path, gathers):
         np.testing.assert_array_equal(source.volume[2, 3:7, :5], values[2, 3:7, :5])
     with pytest.raises(DataError, match="URL inputs must be Zarr"):
         open_input("memory://x/shots.sgy", tmp_path, ["FieldRecord"])
-    cfg = compose_config(
-        tmp_path,
-        ["task=infer", "ckpt_path=/nonexistent.ckpt", f"input={local}", "output=s3://b/out.zarr"],
-    )
-    with pytest.raises(DataError, match="local paths"):
-        infer(cfg)

@@ -436,3 +436,28 @@ def test_test_time_augmentation_is_exact_for_an_equivariant_model_and_averages(d
 
         tta = TestTimeAugmentation(Ramp(dims), polarity=False)
         torch.testing.assert_close(tta(x), x * (ramp + ramp.flip(2)) / 2)
+
+
+def test_infer_writes_an_object_store_output_through_a_local_staging_store(tmp_path, checkpoint):
+    from promethium.ml.inference.task import run as infer
+
+    x = gathers_store(tmp_path / "in.zarr", shape=(3, 40, 72))
+    url = f"memory://promethium-test-{tmp_path.name}/pred.zarr"
+    overrides = [
+        "task=infer",
+        f"ckpt_path={checkpoint}",
+        f"input={tmp_path / 'in.zarr'}",
+        f"output={url}",
+        "infer.device=cpu",
+        "infer.progress=false",
+    ]
+    infer(compose_config(tmp_path, overrides))
+    group = zarr.open_group(url, mode="r")
+    assert group.attrs["inference"]["complete"]
+    expected = tiled_predict(load_model(checkpoint), x, (16, 32), 0.25)
+    np.testing.assert_allclose(group["data"][...], expected, atol=1e-5)
+    assert not list((tmp_path / "cache" / "infer_staging").rglob("*.zarr*"))  # staging gone
+    with pytest.raises(DataError, match="output exists"):
+        infer(compose_config(tmp_path, overrides))
+    with pytest.raises(DataError, match="URL outputs must be Zarr"):
+        infer(compose_config(tmp_path, [*overrides[:3], "output=memory://b/out.sgy"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import uuid
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from promethium.data.segy import SegyFile, zarr_to_segy
-from promethium.data.store import open_store, store_attrs
+from promethium.data.store import DATA_ARRAY, open_store, store_attrs
 from promethium.errors import DataError
 from promethium.ml.inference.streaming import publish
 
@@ -139,12 +140,56 @@ def export(work: Path, target: Path, source: InferenceInput, overwrite: bool) ->
     shutil.rmtree(work, ignore_errors=True)
 
 
-def check_output(target: Path, overwrite: bool, source: InferenceInput) -> None:
+def staging_path(url: str, cache_dir: str | os.PathLike) -> Path:
+    """The local store an object-store output is predicted into before the upload.
+
+    Keyed by the URL, under the cache folder, so that every shard of a sharded run (on a
+    shared file system) and a resumed run find the same work store.
+    """
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return Path(cache_dir) / "infer_staging" / key / Path(url.rstrip("/")).name
+
+
+def upload(work: Path, url: str, overwrite: bool) -> None:
+    """Copy a complete local work store to ``url`` chunk block by chunk block.
+
+    Object stores have no atomic rename, so the uploaded store says
+    ``inference.complete: false`` until its last chunk is written; only then is the
+    flag set and the local work store removed.
+    """
+    import zarr
+
+    source = zarr.open_group(str(work), mode="r")
+    data = source[DATA_ARRAY]
+    attrs = dict(source.attrs)
+    info = attrs.get("inference", {})
+    try:
+        target = zarr.open_group(url, mode="w" if overwrite else "w-")
+    except Exception as err:  # noqa: BLE001 - fsspec and zarr raise several types
+        raise DataError(f"{url}: cannot create the output store ({err})") from err
+    target.attrs.update({**attrs, "inference": {**info, "complete": False}})
+    out = target.create_array(
+        DATA_ARRAY, shape=data.shape, chunks=data.chunks, dtype=data.dtype, compressors=None
+    )
+    step = max(int(data.chunks[0]), 1)
+    for start in range(0, data.shape[0], step):
+        out[start : start + step] = data[start : start + step]
+    target.attrs["inference"] = {**info, "complete": True}
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def check_output(target: Path | str, overwrite: bool, source: InferenceInput) -> None:
     """Refuse an existing output (unless ``overwrite``) and outputs the input cannot make.
 
     Raises:
         DataError: naming the output.
     """
+    if is_url(target):
+        if kind_of(target) != "zarr":
+            raise DataError(f"{target}: URL outputs must be Zarr stores (output=...)")
+        if not overwrite and _store_exists(str(target)):
+            raise DataError(f"{target}: output exists; set infer.overwrite=true to replace it")
+        return
     if target.exists() and not overwrite:
         raise DataError(f"{target}: output exists; set infer.overwrite=true to replace it")
     if str(target.resolve()) == source.location:
@@ -156,4 +201,23 @@ def check_output(target: Path, overwrite: bool, source: InferenceInput) -> None:
         )
 
 
-__all__ = ["InferenceInput", "check_output", "export", "is_url", "kind_of", "open_input"]
+def _store_exists(url: str) -> bool:
+    import zarr
+
+    try:
+        zarr.open_group(url, mode="r")
+    except Exception:  # noqa: BLE001 - "not found" has several types across stores
+        return False
+    return True
+
+
+__all__ = [
+    "InferenceInput",
+    "check_output",
+    "export",
+    "is_url",
+    "kind_of",
+    "open_input",
+    "staging_path",
+    "upload",
+]

@@ -16,7 +16,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from promethium.api import load_checkpoint
 from promethium.errors import ConfigError, DataError
 from promethium.ml.inference.engine import resolve_device
-from promethium.ml.inference.io import check_output, export, is_url, open_input
+from promethium.ml.inference.io import (
+    check_output,
+    export,
+    is_url,
+    open_input,
+    staging_path,
+    upload,
+)
 from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict
 from promethium.ml.inference.tta import TestTimeAugmentation
@@ -95,18 +102,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     icfg = cfg.infer
     ckpt = Path(_required(cfg, "ckpt_path", "outputs/runs/<run>/checkpoints/last.ckpt"))
     source_path = _required(cfg, "input", "survey.zarr")
-    target = _required(cfg, "output", "denoised.zarr")
-    if is_url(target):
-        raise DataError(
-            f"{target}: outputs are written to local paths (the resumable work store needs "
-            "atomic renames); write locally and copy to object storage (output=...)"
-        )
-    target = Path(target)
+    output = _required(cfg, "output", "denoised.zarr")
+    # an object-store output is predicted into a local staging store (the resumable work
+    # store needs atomic renames), then uploaded chunk by chunk
+    target = staging_path(output, cfg.paths.cache_dir) if is_url(output) else Path(output)
     if not ckpt.is_file():
         raise DataError(f"{ckpt}: no such checkpoint (ckpt_path)")
     overwrite = bool(icfg.overwrite)
     source = open_input(source_path, cfg.paths.cache_dir, list(icfg.segy_sort))
-    check_output(target, overwrite, source)
+    check_output(output if is_url(output) else target, overwrite, source)
     device = resolve_device(icfg.device)
     model, train_config = load_checkpoint(ckpt)
     if icfg.get("tta", False):
@@ -168,13 +172,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     finally:
         bar.close()
     published = summary["complete"] and publish_once(
-        Path(summary["work_store"]), lambda work: export(work, target, source, overwrite)
+        Path(summary["work_store"]),
+        lambda work: (
+            upload(work, output, overwrite)
+            if is_url(output)
+            else export(work, target, source, overwrite)
+        ),
     )
     seconds = time.perf_counter() - start
     summary.update(
         shard=f"{shard[0]}/{shard[1]}",
         published=published,
-        output=str(target),
+        output=str(output),
         seconds=round(seconds, 3),
         patches_per_s=round(summary["patches"] / max(seconds, 1e-9), 2),
     )
