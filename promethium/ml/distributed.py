@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 from lightning.pytorch.utilities import rank_zero_only
@@ -32,13 +33,19 @@ def is_rank_zero() -> bool:
     return rank_zero_only.rank == 0
 
 
-def launches_ranks(world_size: int) -> bool:
-    """Whether this process starts the other ranks of a ``world_size``-process job.
+def launches_ranks(trainer: Any) -> bool:
+    """Whether this process will start the other ranks of the trainer's job.
 
-    True in rank 0 of a Lightning-launched DDP run; False in any rank started by
-    torchrun, SLURM or Lightning itself (they have ``LOCAL_RANK`` set).
+    True in rank 0 of a Lightning-launched DDP run; False for a single process and in
+    every rank that torchrun, SLURM or Lightning itself started (Lightning's own test:
+    the cluster environment "creates processes externally").
     """
-    return world_size > 1 and "LOCAL_RANK" not in os.environ
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    return (
+        trainer.world_size > 1
+        and environment is not None
+        and not environment.creates_processes_externally
+    )
 
 
 @contextmanager

@@ -127,7 +127,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, Any]:
     module = build_module(cfg)  # cheap config errors (model, optimiser) before data is made
     datamodule = build_datamodule(cfg)
     trainer = build_trainer(cfg)
-    if launches_ranks(trainer.world_size):
+    if launches_ranks(trainer):
         share_job_config(cfg, output_dir)  # the launched ranks run this job, not argv
     if rank_zero:
         tag_mlflow_runs(trainer.loggers, info, output_dir, cfg)
