@@ -199,7 +199,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             summary["patches"],
             seconds,
             summary["chunks_left"],
-            target,
+            output,
         )
         return summary
     log.info(
@@ -210,6 +210,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         summary["chunks_total"] - summary["chunks_done_before"],
         summary["chunks_total"],
         f" (resumed, {summary['chunks_done_before']} already done)" if summary["resumed"] else "",
-        target,
+        output,
     )
     return summary
