@@ -19,8 +19,13 @@ from promethium.data.dataset import (
     ShardSampler,
     make_regions,
 )
-from promethium.data.store import open_store
-from promethium.data.transforms import Augmentation, Corruption, CorruptionChain
+from promethium.data.store import is_url, open_store
+from promethium.data.transforms import (
+    Augmentation,
+    Corruption,
+    bind_store_sampling,
+    make_corruption,
+)
 from promethium.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -47,7 +52,7 @@ class ZarrSource:
         if not self.path:
             raise ConfigError("data.path: no Zarr store given; set data.path=/path/to/store.zarr")
         open_store(self.path)
-        return self.path if "://" in self.path else Path(self.path)
+        return self.path if is_url(self.path) else Path(self.path)
 
 
 def split_regions(
@@ -124,9 +129,7 @@ class SeismicDataModule(pl.LightningDataModule):
         self.persistent_workers = persistent_workers and num_workers > 0
         self.samples_per_epoch, self.val_stride = samples_per_epoch, val_stride
         self.val_fraction, self.test_fraction = val_fraction, test_fraction
-        if isinstance(corruption, Sequence):
-            corruption = CorruptionChain(corruption) if corruption else None
-        self.corruption, self.augment = corruption, augment
+        self.corruption, self.augment = make_corruption(corruption), augment
         self.cache_dir, self.seed, self.pin_memory = Path(cache_dir), int(seed), pin_memory
         self.aux_arrays = list(aux_arrays)
         self.path: Path | None = None
@@ -144,9 +147,7 @@ class SeismicDataModule(pl.LightningDataModule):
         self.path = self.source.prepare(self.cache_dir)
         group, array = open_store(self.path)
         self.store_attrs = dict(group.attrs)
-        if hasattr(self.corruption, "bind_sampling"):  # e.g. CoherentNoise with dt/dx null
-            spacing = self.store_attrs.get("dx") or [None]
-            self.corruption.bind_sampling(self.store_attrs.get("dt"), spacing[-1])
+        bind_store_sampling(self.corruption, self.store_attrs)  # e.g. CoherentNoise dt/dx null
         if len(self.patch_size) > array.ndim:
             raise ConfigError(
                 f"data.patch_size: {len(self.patch_size)} axes but {self.path} has {array.ndim}"

@@ -78,6 +78,11 @@ def validate_store(group: zarr.Group, path: str | os.PathLike = "<store>") -> za
     return data
 
 
+def is_url(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an fsspec URL (``s3://``, ``gs://``, ``memory://``, ``file://``)."""
+    return "://" in str(path)
+
+
 def open_store(path: str | os.PathLike) -> tuple[zarr.Group, zarr.Array]:
     """Open a store read-only and validate it.
 
@@ -88,7 +93,7 @@ def open_store(path: str | os.PathLike) -> tuple[zarr.Group, zarr.Array]:
         DataError: if the path is missing, not a Zarr group, or breaks the convention.
 
     """
-    if isinstance(path, str | os.PathLike) and "://" not in str(path) and not Path(path).exists():
+    if not is_url(path) and not Path(path).exists():
         raise DataError(f"{path}: no such Zarr store")
     try:
         group = zarr.open_group(str(path), mode="r")

@@ -11,8 +11,8 @@ run is reproducible whatever the number of workers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -302,3 +302,20 @@ class CorruptionChain:
             x, m = corruption(x, rng)
             mask = mask * m
         return x, mask
+
+
+def make_corruption(corruption: Corruption | Sequence[Corruption] | None) -> Corruption | None:
+    """One corruption from a config value: a list chains its entries, ``[]`` means none."""
+    if isinstance(corruption, Sequence):
+        return CorruptionChain(corruption) if corruption else None
+    return corruption
+
+
+def bind_store_sampling(corruption: Corruption | None, attrs: Mapping[str, Any]) -> None:
+    """Give corruptions with unset sampling the store's ``dt`` and trace spacing.
+
+    The trace axis is the last non-time axis, so its spacing is the last entry of the
+    store's ``dx`` (``None`` for index axes).
+    """
+    if hasattr(corruption, "bind_sampling"):
+        corruption.bind_sampling(attrs.get("dt"), (attrs.get("dx") or [None])[-1])

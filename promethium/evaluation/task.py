@@ -27,10 +27,12 @@ from promethium import baselines
 from promethium.api import load_checkpoint
 from promethium.config import build_node
 from promethium.data.store import open_store
+from promethium.data.transforms import bind_store_sampling, make_corruption
 from promethium.errors import ConfigError, DataError
 from promethium.evaluation.metrics import METRICS, score, summarise
 from promethium.evaluation.report import write_report
 from promethium.ml.inference import tiled_predict
+from promethium.ml.inference.io import open_input
 from promethium.ml.inference.task import training_patch
 from promethium.ml.inference.tta import TestTimeAugmentation
 from promethium.ml.train import build_datamodule
@@ -44,9 +46,6 @@ def reference_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]
     The corruption is ``evaluate.corruption`` (a list like ``data.corruption``), else
     ``data.corruption``; corruptions with unset sampling take the file's.
     """
-    from promethium.data.transforms import CorruptionChain
-    from promethium.ml.inference.io import open_input
-
     ecfg = cfg.evaluate
     source = open_input(str(ecfg.input), cfg.paths.cache_dir, list(ecfg.get("segy_sort", [])))
     if len(source.volume.shape) != 3:
@@ -56,11 +55,8 @@ def reference_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]
         )
     clean = np.asarray(source.volume[: int(ecfg.n_gathers)], dtype=np.float32)
     key = "evaluate.corruption" if ecfg.get("corruption") is not None else "data.corruption"
-    corruption = build_node(cfg, key)
-    if isinstance(corruption, list):
-        corruption = CorruptionChain(corruption) if corruption else None
-    if hasattr(corruption, "bind_sampling"):
-        corruption.bind_sampling(source.attrs.get("dt"), (source.attrs.get("dx") or [None])[-1])
+    corruption = make_corruption(build_node(cfg, key))
+    bind_store_sampling(corruption, source.attrs)
     return clean, source.attrs, corruption
 
 

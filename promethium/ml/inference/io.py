@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from promethium.data.segy import SegyFile, zarr_to_segy
-from promethium.data.store import DATA_ARRAY, open_store, store_attrs
+from promethium.data.store import DATA_ARRAY, is_url, open_store, store_attrs
 from promethium.errors import DataError
 from promethium.ml.inference.streaming import publish
 
@@ -51,11 +51,6 @@ class InferenceInput:
         return np.asarray(group[key][...])
 
 
-def is_url(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is an fsspec URL (``s3://``, ``gs://``, ``memory://``, ``file://``)."""
-    return "://" in str(path)
-
-
 def kind_of(path: str | os.PathLike) -> str:
     """``npy``, ``segy`` or ``zarr`` by the file name."""
     suffix = Path(str(path)).suffix.lower()
@@ -75,10 +70,7 @@ def open_input(
     if is_url(path):  # a Zarr store behind fsspec: read through zarr's store abstraction
         if kind_of(path) != "zarr":
             raise DataError(f"{path}: URL inputs must be Zarr stores (input=...)")
-        group, data = open_store(str(path))
-        attrs = {k: v for k, v in dict(group.attrs).items() if k in ATTR_KEYS}
-        attrs["provenance"] = {"source": str(path), "input_provenance": group.attrs["provenance"]}
-        return InferenceInput(str(path), data, attrs, str(path))
+        return _store_input(str(path), str(path))
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such input (input=...)")
@@ -99,13 +91,26 @@ def open_input(
         attrs["units"]["dt"] = "sample"  # a bare array carries no sampling
         return InferenceInput(path, volume, attrs, None)
     store = SegyFile(str(path), list(segy_sort)).prepare(cache_dir) if kind == "segy" else path
+    return _store_input(path, Path(store))
+
+
+def _store_input(path: Path | str, store: Path | str) -> InferenceInput:
+    """The ``data`` array of a Zarr store (local or URL) with the convention's attributes."""
     group, data = open_store(store)
-    attrs = {k: v for k, v in dict(group.attrs).items() if k in ATTR_KEYS}
-    attrs["provenance"] = {
-        "source": str(path.resolve()),
+    source = InferenceInput(path, data, {}, store)
+    source.attrs = {k: v for k, v in dict(group.attrs).items() if k in ATTR_KEYS}
+    source.attrs["provenance"] = {
+        "source": source.location,
         "input_provenance": group.attrs["provenance"],
     }
-    return InferenceInput(path, data, attrs, Path(store))
+    return source
+
+
+def _copy_blocks(source: Any, target: Any) -> None:
+    """``target[...] = source[...]`` one block of ``source``'s leading chunk size at a time."""
+    step = max(int(source.chunks[0]), 1)
+    for start in range(0, source.shape[0], step):
+        target[start : start + step] = source[start : start + step]
 
 
 def export(work: Path, target: Path, source: InferenceInput, overwrite: bool) -> None:
@@ -129,9 +134,7 @@ def export(work: Path, target: Path, source: InferenceInput, overwrite: bool) ->
         tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}.npy")
         try:
             out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=data.shape)
-            step = max(int(data.chunks[0]), 1)
-            for start in range(0, data.shape[0], step):
-                out[start : start + step] = data[start : start + step]
+            _copy_blocks(data, out)
             out.flush()
             del out
             os.replace(tmp, target)
@@ -171,9 +174,7 @@ def upload(work: Path, url: str, overwrite: bool) -> None:
     out = target.create_array(
         DATA_ARRAY, shape=data.shape, chunks=data.chunks, dtype=data.dtype, compressors=None
     )
-    step = max(int(data.chunks[0]), 1)
-    for start in range(0, data.shape[0], step):
-        out[start : start + step] = data[start : start + step]
+    _copy_blocks(data, out)
     target.attrs["inference"] = {**info, "complete": True}
     shutil.rmtree(work, ignore_errors=True)
 
@@ -184,14 +185,13 @@ def check_output(target: Path | str, overwrite: bool, source: InferenceInput) ->
     Raises:
         DataError: naming the output.
     """
-    if is_url(target):
-        if kind_of(target) != "zarr":
-            raise DataError(f"{target}: URL outputs must be Zarr stores (output=...)")
-        if not overwrite and _store_exists(str(target)):
-            raise DataError(f"{target}: output exists; set infer.overwrite=true to replace it")
-        return
-    if target.exists() and not overwrite:
+    url = is_url(target)
+    if url and kind_of(target) != "zarr":
+        raise DataError(f"{target}: URL outputs must be Zarr stores (output=...)")
+    if not overwrite and (_store_exists(str(target)) if url else Path(target).exists()):
         raise DataError(f"{target}: output exists; set infer.overwrite=true to replace it")
+    if url:
+        return
     if str(target.resolve()) == source.location:
         raise DataError(f"{target}: output is the input; choose another output path")
     if kind_of(target) == "segy" and source.volume.ndim != 3:
@@ -215,7 +215,6 @@ __all__ = [
     "InferenceInput",
     "check_output",
     "export",
-    "is_url",
     "kind_of",
     "open_input",
     "staging_path",

@@ -14,16 +14,10 @@ from omegaconf import DictConfig, OmegaConf
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from promethium.api import load_checkpoint
+from promethium.data.store import is_url
 from promethium.errors import ConfigError, DataError
 from promethium.ml.inference.engine import resolve_device
-from promethium.ml.inference.io import (
-    check_output,
-    export,
-    is_url,
-    open_input,
-    staging_path,
-    upload,
-)
+from promethium.ml.inference.io import check_output, export, open_input, staging_path, upload
 from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict
 from promethium.ml.inference.tta import TestTimeAugmentation
