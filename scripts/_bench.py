@@ -27,6 +27,26 @@ def time_call(fn: Callable[[], Any], repeats: int = 5, warmup: int = 2) -> dict[
     return {"median_s": statistics.median(times), "min_s": min(times)}
 
 
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1
+) -> dict[str, dict[str, float]]:
+    """:func:`time_call` for several functions, their runs interleaved round by round.
+
+    Drift on a noisy machine (other jobs, thermal or page-cache state) then hits every
+    function alike, so ratios between them stay meaningful.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: {"median_s": statistics.median(t), "min_s": min(t)} for name, t in times.items()}
+
+
 def environment() -> dict[str, Any]:
     """What the numbers were measured on."""
     return {

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _bench import report  # noqa: E402
+from _bench import report, time_interleaved  # noqa: E402
 
 from promethium.ml.inference import TileGrid, tiled_predict  # noqa: E402
 from promethium.ml.inference.tiling import resolve_overlap  # noqa: E402
@@ -102,23 +101,9 @@ def speed(args: argparse.Namespace, depth: int, base: int) -> list[dict]:
             rows.append(("MONAI, host in/out (sw_device=cuda)", host))
     except ImportError:
         print("monai not installed: skipping its row (pip install monai)")
-    times: dict[str, list[float]] = {name: [] for name, _ in rows}
-    for _, fn in rows:
-        fn()  # warm-up
-    for _ in range(args.repeats):  # interleaved, so that drift hits every method alike
-        for name, fn in rows:
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+    timings = time_interleaved(dict(rows), args.repeats)
     results = [
-        {
-            "model": label,
-            "method": name,
-            "patches": n_patches,
-            "median_s": statistics.median(times[name]),
-            "min_s": min(times[name]),
-        }
-        for name, _ in rows
+        {"model": label, "method": name, "patches": n_patches, **timings[name]} for name, _ in rows
     ]
     floor = results[0]["median_s"]
     for r in results:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -34,7 +34,8 @@ class PhysicsInformedNet(PromethiumModel):
         spatial_dims: number of input axes (space + time); 1 only with ``physics_weight=0``.
         in_channels: input channels.
         out_channels: output channels.
-        backbone: registry config of the backbone, e.g. ``{"name": "unet", "depth": 3}``.
+        backbone: registry config of the backbone, e.g. ``{"name": "unet", "depth": 3}``
+            (default :attr:`default_backbone`).
         axes: input axis names, time last (default ``x[, y], t``).
         physics_weight: weight of the physics term (0 disables it).
         velocity: constant velocity (m/s) or ``"field"``.
@@ -47,7 +48,10 @@ class PhysicsInformedNet(PromethiumModel):
 
     """
 
-    tiny_kwargs = {"backbone": {"name": "unet", "depth": 1, "base_channels": 4}}
+    #: the physics term differentiates the output sample by sample: a U-Net backbone keeps
+    #: level 0 at full resolution unless told otherwise
+    default_backbone: ClassVar[dict[str, Any]] = {"name": "unet", "stem_stride": 1}
+    tiny_kwargs = {"backbone": {**default_backbone, "depth": 1, "base_channels": 4}}
 
     def __init__(
         self,
@@ -80,7 +84,7 @@ class PhysicsInformedNet(PromethiumModel):
             raise ConfigError(f"model.velocity: got {velocity!r}; allowed: m/s > 0, or 'field'")
         if physics_weight < 0:
             raise ConfigError(f"model.physics_weight: got {physics_weight!r}; allowed: >= 0")
-        spec = dict(backbone or {"name": "unet"})
+        spec = dict(backbone or self.default_backbone)
         name = spec.pop("name", "unet")
         if str(name).lower() == "pinn":
             raise ConfigError("model.backbone.name: a pinn cannot be its own backbone")
