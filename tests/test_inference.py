@@ -81,6 +81,30 @@ def test_device_blending_path_matches_host_path(dims, shape, patch):
 
 
 @pytest.mark.parametrize("host_blending", [True, False])
+@pytest.mark.parametrize(
+    ("dims", "shape", "patch", "slice_axis"),
+    [(2, (2, 29, 31), 7, None), (3, (13, 11, 9), 5, None), (2, (6, 7, 9), 4, "crossline")],
+)
+def test_tensor_input_gives_a_tensor_equal_to_the_array_path(
+    dims, shape, patch, slice_axis, host_blending
+):
+    """Tensors (a GPU-resident volume's path) are read, blended and returned as tensors."""
+    x = np.random.default_rng(8).standard_normal(shape).astype(np.float32)
+    mask = np.random.default_rng(9).random(shape[:-1]) > 0.3
+    kwargs = dict(batch_size=4, slice_axis=slice_axis, mask=mask, host_blending=host_blending)
+    ref = tiled_predict(PatchBias(dims), x, patch, 0.5, **kwargs)
+    # float64 and non-contiguous (transposed twice) input, as users hand them over
+    tensor = torch.from_numpy(x).double().transpose(0, 1).contiguous().transpose(0, 1)
+    assert not tensor.is_contiguous()
+    y = tiled_predict(PatchBias(dims), tensor, patch, 0.5, **kwargs)
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.float32 and y.device == tensor.device
+    assert y.is_contiguous() and y.shape == tensor.shape
+    np.testing.assert_allclose(y.numpy(), ref, rtol=0, atol=1e-6)
+    same = tiled_predict(Identity(dims), tensor, patch, 0.75, host_blending=host_blending)
+    assert (same - tensor).abs().max() <= 1e-6 * tensor.abs().max()
+
+
+@pytest.mark.parametrize("host_blending", [True, False])
 def test_many_small_regions_give_the_one_region_result(monkeypatch, host_blending):
     from promethium.ml.inference import predict
 

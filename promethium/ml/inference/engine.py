@@ -75,8 +75,12 @@ class _Work:
             self.acc = torch.zeros(self.block.shape, dtype=torch.float64, device=self.block.device)
         self.remaining = self.block.shape[0] * len(self.slices)
 
-    def finish(self) -> np.ndarray:
-        """Normalise by the window sum, crop the halo to the region's box, copy to host."""
+    def finish(self, to_host: bool = True) -> np.ndarray | torch.Tensor:
+        """Normalise by the window sum and crop the halo to the region's box.
+
+        Returns float32 values shaped ``(*lead_box, *box)``: a NumPy array, or with
+        ``to_host=False`` a tensor left on the accelerator the work was blended on.
+        """
         self.acc /= self.weight_sum
         inner = tuple(
             slice(b.start - h.start, b.stop - h.start)
@@ -84,7 +88,10 @@ class _Work:
         )
         lead_shape = tuple(s.stop - s.start for s in self.region.lead)
         out = self.acc[(slice(None), *inner)]
-        out = out.astype(np.float32) if isinstance(out, np.ndarray) else out.float().cpu().numpy()
+        if isinstance(out, np.ndarray):
+            out = out.astype(np.float32)
+        else:
+            out = out.float() if not to_host else out.float().cpu().numpy()
         self.block = self.acc = None  # free device memory before the sink runs
         return out.reshape(lead_shape + out.shape[1:])
 
@@ -196,6 +203,7 @@ def predict_regions(
     on_batch: Callable[[int], None] | None = None,
     source_name: str = "input",
     host_blending: bool | None = None,
+    host_output: bool = True,
 ) -> None:
     """Predict every planned region and pass each finished one to ``sink``.
 
@@ -206,7 +214,8 @@ def predict_regions(
         planned: output of :func:`plan`.
         sink: called with each finished region and its values, shape
             ``(*lead_box, *box)``, float32, in region order (on the blender thread, or on
-            the caller's in single-thread mode).
+            the caller's in single-thread mode): a NumPy array, or a tensor on ``device``
+            when ``host_output`` is false and the blending runs there.
         batch_size: patches per forward pass.
         device: where the network runs (its parameters are moved there).
         precision: ``32``, ``bf16-mixed`` or ``16-mixed``.
@@ -216,6 +225,8 @@ def predict_regions(
         source_name: how errors name the input (its path).
         host_blending: blend in NumPy on the host (default on the CPU) or with torch on
             ``device`` (default on accelerators).
+        host_output: copy finished regions to the host; false leaves device-blended
+            regions on the device (a GPU-resident output needs no round trip).
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ConfigError(f"infer.batch_size: got {batch_size!r}; allowed: a positive integer")
@@ -234,13 +245,14 @@ def predict_regions(
 
     def read(item: tuple[Region, tuple[slice, ...], list]) -> _Work:
         region, halo, slices = item
-        block = np.asarray(volume[(*region.lead, *halo)], dtype=np.float32)
+        block = _as_block(volume[(*region.lead, *halo)], None if on_host else device)
         block = block.reshape(-1, *block.shape[len(region.lead) :])
-        if not np.isfinite(block).all():
+        finite = np.isfinite(block).all() if on_host else bool(torch.isfinite(block).all())
+        if not finite:
             raise DataError(
                 f"{source_name}: NaN or inf values in the input block {region.lead + halo}"
             )
-        key = (block.shape[1:], tuple((s.start, s.stop) for sl in slices for s in sl))
+        key = (tuple(block.shape[1:]), tuple((s.start, s.stop) for sl in slices for s in sl))
         wsum = wsum_cache.get(key)  # regions repeat their layout; keep the last one
         if wsum is None:
             wsum = grid.weight_sum(block.shape[1:], slices)
@@ -248,7 +260,7 @@ def predict_regions(
             wsum_cache.clear()  # (reader threads may race here: at worst a recompute)
             wsum_cache[key] = wsum
         if not on_host:
-            block = torch.from_numpy(block).to(device)
+            block = block.contiguous()  # the gather indexes its flat storage
         return _Work(region, halo, block, slices, wsum)
 
     def works() -> Iterator[_Work]:
@@ -298,7 +310,7 @@ def predict_regions(
             offset += count
             work.remaining -= count
             if work.remaining == 0:
-                sink(work.region, work.finish())
+                sink(work.region, work.finish(host_output))
 
     def blender() -> None:
         with torch.inference_mode():  # thread-local: the predictions are inference tensors
@@ -350,6 +362,19 @@ def predict_regions(
             thread.join()
     if pipe.errors:
         raise pipe.errors[0]
+
+
+def _as_block(raw: Any, device: torch.device | None) -> np.ndarray | torch.Tensor:
+    """A float32 block read from the volume, for host blending or for ``device``.
+
+    NumPy for host blending (``device=None``), else a tensor on ``device``; blocks of a
+    tensor volume already there are not copied.
+    """
+    if isinstance(raw, torch.Tensor):
+        raw = raw.detach().float()
+        return raw.cpu().numpy() if device is None else raw.to(device)
+    block = np.asarray(raw, dtype=np.float32)
+    return block if device is None else torch.from_numpy(block).to(device)
 
 
 def _stack_host(jobs: list[tuple[_Work, int, tuple[slice, ...]]]) -> tuple[list, torch.Tensor]:

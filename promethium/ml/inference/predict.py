@@ -78,13 +78,19 @@ def tiled_predict(
     spatial_dims: int | None = None,
     on_batch: Callable[[int], None] | None = None,
     host_blending: bool | None = None,
-) -> np.ndarray:
+) -> np.ndarray | torch.Tensor:
     """Predict a whole in-memory array with overlapping, window-blended patches.
+
+    A torch tensor gives a tensor on its own device. A CUDA tensor predicted on that GPU
+    stays there throughout (patches are gathered from it and blended on the device), as
+    with MONAI's ``sliding_window_inference``; NumPy arrays are read in blocks and copied
+    to the device block by block.
 
     Args:
         model: a network on ``(B, 1, *patch)`` (a :class:`PromethiumModel` or any module;
             pass ``spatial_dims`` for modules without that attribute).
-        array: ``(*lead, *spatial)`` with time last; leading axes are iterated.
+        array: ``(*lead, *spatial)`` with time last; leading axes are iterated. NumPy
+            array or torch tensor (any device).
         patch_size: patch per model axis (scalar: the same on every axis). Axes shorter
             than the patch are predicted whole.
         overlap: fraction of the patch in ``[0, 1)``, or samples per axis.
@@ -101,17 +107,26 @@ def tiled_predict(
             (default on accelerators: one gather and one scatter-add per batch).
 
     Returns:
-        float32 array with the shape of ``array``.
+        float32 values with the shape of ``array``: a NumPy array, or a tensor on
+        ``array.device`` for tensor input.
     """
     if isinstance(array, torch.Tensor):
-        array = array.detach().cpu().numpy()
-    array = np.asarray(array, dtype=np.float32)
+        array = array.detach()
+    else:
+        array = np.asarray(array, dtype=np.float32)
     dims = int(spatial_dims or model.spatial_dims)
     layout = make_layout(array, dims, patch_size, overlap, window, mask, slice_axis)
     shape = layout.view.shape
-    out = np.empty(shape, dtype=np.float32)  # engine axis order
+    device = resolve_device(device)
+    out: np.ndarray | torch.Tensor  # engine axis order
+    if isinstance(array, torch.Tensor):
+        out = torch.empty(shape, dtype=torch.float32, device=array.device)
+    else:
+        out = np.empty(shape, dtype=np.float32)
 
-    def sink(region: Region, values: np.ndarray) -> None:
+    def sink(region: Region, values: np.ndarray | torch.Tensor) -> None:
+        if isinstance(out, torch.Tensor):
+            values = torch.as_tensor(values).to(out.device, non_blocking=True)
         out[(*region.lead, *region.box)] = values
 
     predict_regions(
@@ -121,13 +136,29 @@ def tiled_predict(
         plan(layout.grid, lead_regions(shape, layout.n_lead)),
         sink=sink,
         batch_size=batch_size,
-        device=resolve_device(device),
+        device=device,
         precision=precision,
         num_workers=num_workers,
         on_batch=on_batch,
         host_blending=host_blending,
+        # regions blended on the GPU a tensor output lives on stay there
+        host_output=not (isinstance(out, torch.Tensor) and same_device(out.device, device)),
     )
-    return np.ascontiguousarray(layout.view.to_source(out))
+    result = layout.view.to_source(out)
+    if isinstance(result, torch.Tensor):
+        return result.contiguous()
+    return np.ascontiguousarray(result)
+
+
+def same_device(a: torch.device, b: torch.device) -> bool:
+    """Whether two devices are one (``cuda`` without an index is the current GPU)."""
+
+    def index(d: torch.device) -> int:
+        if d.index is not None:
+            return d.index
+        return torch.cuda.current_device() if d.type == "cuda" else 0
+
+    return a.type == b.type and index(a) == index(b)
 
 
 #: samples per in-memory region: big enough to fill batches, small enough that reading

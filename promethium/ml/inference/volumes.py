@@ -1,7 +1,8 @@
 """Views that the engine reads through: dead-trace masking and axis reordering.
 
 Both wrap anything indexable by a tuple of slices (NumPy array, memory map, Zarr
-array) and read lazily, one block at a time.
+array, torch tensor on any device) and read lazily, one block at a time. Torch tensors
+give torch blocks on their own device, so a volume already on the GPU never leaves it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import torch
 
 from promethium.errors import ConfigError, DataError
 
@@ -33,9 +35,12 @@ class MaskedVolume:
         self.volume, self.trace_mask = volume, trace_mask.astype(np.float32)
         self.shape = tuple(volume.shape)
 
-    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
-        block = np.asarray(self.volume[key], dtype=np.float32)
-        return block * self.trace_mask[key[:-1]][..., None]
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray | torch.Tensor:
+        block = self.volume[key]
+        live = self.trace_mask[key[:-1]][..., None]
+        if isinstance(block, torch.Tensor):
+            return block.float() * torch.from_numpy(live).to(block.device)
+        return np.asarray(block, dtype=np.float32) * live
 
 
 class AxisView:
@@ -50,12 +55,19 @@ class AxisView:
         """The key in the wrapped volume's axis order."""
         return tuple(key[j] for j in self.inverse)
 
-    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
-        return np.asarray(self.volume[self.source_key(key)]).transpose(self.order)
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray | torch.Tensor:
+        return transpose(self.volume[self.source_key(key)], self.order)
 
-    def to_source(self, values: np.ndarray) -> np.ndarray:
+    def to_source(self, values: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Reorder an engine-ordered block back to the wrapped volume's axes."""
-        return values.transpose(self.inverse)
+        return transpose(values, self.inverse)
+
+
+def transpose(block: Any, order: Sequence[int]) -> np.ndarray | torch.Tensor:
+    """Axes of ``block`` in ``order``: a permuted view of a tensor, else a NumPy view."""
+    if isinstance(block, torch.Tensor):
+        return block.permute(*order)
+    return np.asarray(block).transpose(order)
 
 
 def axis_order(ndim: int, spatial_dims: int, slice_axis: int | str | None) -> tuple[int, ...]:
