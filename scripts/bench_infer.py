@@ -50,8 +50,8 @@ def floor_batches(x: np.ndarray, patch: int, overlap: float, batch: int) -> list
 def speed(args: argparse.Namespace, depth: int, base: int) -> list[dict]:
     torch.manual_seed(0)
     dev = torch.device(args.device)
-    net = UNet(spatial_dims=2, depth=depth, base_channels=base).eval().to(dev)
-    label = f"unet d{depth} b{base}"
+    net = UNet(2, depth=depth, base_channels=base, stem_stride=args.stem_stride).eval().to(dev)
+    label = f"unet d{depth} b{base} s{args.stem_stride}"
     x = np.random.default_rng(0).standard_normal(args.volume).astype(np.float32)
     batches = [b.to(dev) for b in floor_batches(x, args.patch, args.overlap, args.batch)]
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
@@ -75,6 +75,16 @@ def speed(args: argparse.Namespace, depth: int, base: int) -> list[dict]:
         )
 
     rows = [("forward only (floor)", forward_only), ("promethium tiled_predict", ours)]
+    if dev.type == "cuda":  # MONAI's default setting: the volume and the output on the GPU
+        resident = torch.from_numpy(x).to(dev)
+
+        def ours_resident() -> None:
+            tiled_predict(net, resident, args.patch, args.overlap, args.batch, device=dev)
+            sync()
+
+        rows.append(("promethium tiled_predict, volume on the GPU", ours_resident))
+    if args.profile:
+        profile(dict(rows)["promethium tiled_predict"], dev, Path(args.out), label)
     try:
         from monai.inferers import sliding_window_inference
 
@@ -110,6 +120,28 @@ def speed(args: argparse.Namespace, depth: int, base: int) -> list[dict]:
         r["x_floor"] = r["median_s"] / floor
         r["patches_per_s"] = r["patches"] / r["median_s"]
     return results
+
+
+def profile(fn: Callable[[], None], dev: torch.device, out: Path, label: str) -> None:
+    """Write torch.profiler's op table of one ``fn()`` run next to ``out`` (after a warm-up).
+
+    For finding where the time over the floor goes: self CUDA time per op on a GPU (copies,
+    gathers, scatter-adds against convolutions), self CPU time otherwise.
+    """
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    fn()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+    with torch_profile(activities=activities) as prof:
+        fn()
+    sort = "self_cuda_time_total" if dev.type == "cuda" else "self_cpu_time_total"
+    table = prof.key_averages().table(sort_by=sort, row_limit=30)
+    path = out.with_name(f"{out.stem}_profile_{label.replace(' ', '_')}.txt")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(table)
+    print(table)
+    print(f"wrote {path}")
 
 
 CHILD = """
@@ -189,6 +221,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--base", type=int, default=16)
+    parser.add_argument("--stem-stride", type=int, default=2, help="1: full-resolution level 0")
+    parser.add_argument("--profile", action="store_true", help="op table of one tiled_predict")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
