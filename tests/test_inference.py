@@ -411,17 +411,20 @@ def test_two_shards_write_one_store_equal_to_one_process(tmp_path, checkpoint):
         env=env,
     )
     assert one.returncode == 0, one.stderr[-2000:]
-    shards = [
+    shards = [  # one run folder for both, as torchrun-started shards compose
         cli(
             *args,
             f"output={tmp_path / 'two.zarr'}",
             f"infer.shard={i}/2",
-            f"hydra.run.dir={tmp_path / f'shard{i}'}",
+            f"hydra.run.dir={tmp_path / 'shards'}",
         )
         for i in range(2)
     ]
     run_together(shards, timeout=300, env=env)
-    runs = [json.loads((tmp_path / f"shard{i}" / "metrics.json").read_text()) for i in range(2)]
+    runs = [
+        json.loads((tmp_path / "shards" / f"metrics_shard{i}of2.json").read_text())
+        for i in range(2)
+    ]
     assert sorted(r["published"] for r in runs) == [False, True]  # the last one publishes
     assert [r["chunks_predicted"] for r in runs] == [4, 4]  # disjoint halves of 8 chunks
     assert (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -22,6 +21,7 @@ from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict
 from promethium.ml.inference.tta import TestTimeAugmentation
 from promethium.ml.inference.volumes import trace_mask
+from promethium.ml.train import write_metrics
 
 log = logging.getLogger("promethium.infer")
 
@@ -182,9 +182,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         patches_per_s=round(summary["patches"] / max(seconds, 1e-9), 2),
     )
     summary.pop("work_store")
-    out_dir = Path(cfg.paths.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    # shards started by torchrun compose one Hydra run folder: one file per shard
+    name = "metrics.json" if shard[1] == 1 else f"metrics_shard{shard[0]}of{shard[1]}.json"
+    write_metrics(Path(cfg.paths.output_dir) / name, summary)
     if not published:
         log.info(
             "infer shard %d/%d: %d patches in %.1f s; %d chunks left to other shards (the "
