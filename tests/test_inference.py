@@ -96,7 +96,8 @@ def test_tensor_input_gives_a_tensor_equal_to_the_array_path(
     # float64 and non-contiguous (transposed twice) input, as users hand them over
     tensor = torch.from_numpy(x).double().transpose(0, 1).contiguous().transpose(0, 1)
     assert not tensor.is_contiguous()
-    y = tiled_predict(PatchBias(dims), tensor, patch, 0.5, **kwargs)
+    # num_workers=1: the threaded pipeline (reader, forward, blender) that GPUs use
+    y = tiled_predict(PatchBias(dims), tensor, patch, 0.5, num_workers=1, **kwargs)
     assert isinstance(y, torch.Tensor) and y.dtype == torch.float32 and y.device == tensor.device
     assert y.is_contiguous() and y.shape == tensor.shape
     np.testing.assert_allclose(y.numpy(), ref, rtol=0, atol=1e-6)
