@@ -17,7 +17,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from hydra_plugins.promethium_optuna import search_space
-from hydra_plugins.promethium_optuna.study import SURPLUS
+from hydra_plugins.promethium_optuna.study import DUPLICATE_OF, SURPLUS
 from hydra_plugins.promethium_optuna.sweeper import outcome
 from promethium.errors import ConfigError
 from tests.conftest import ROOT, run_together
@@ -50,6 +50,8 @@ SWEEP = [
     "hydra.sweeper.heartbeat_interval=1",
     "hydra.sweeper.grace_period=2",
     "hydra.sweeper.plots=true",
+    # these tests exercise launching, pruning and resuming: every trial must run
+    "hydra.sweeper.skip_duplicates=false",
     "hydra.sweeper.params.task.optimizer.lr=choice(1e-9,0.003)",
 ]
 
@@ -289,6 +291,32 @@ def test_two_sweep_processes_share_one_study_and_finish_n_trials_together(tmp_pa
     assert {t.user_attrs["job_dir"] for t in complete} == {str(p) for p in jobs}
 
 
+@pytest.mark.parametrize("n_jobs", [1, 3])
+def test_repeated_parameters_reuse_the_completed_trial_instead_of_training_again(tmp_path, n_jobs):
+    sweep_dir = tmp_path / "sweep"
+    cmd = sweep_cmd(
+        sweep_dir,
+        "hydra.sweeper.skip_duplicates=true",
+        "hydra/sweeper/pruner=none",
+        "hydra.sweeper.params.task.optimizer.lr=choice(0.003)",
+        "hydra.sweeper.params.model.depth=choice(1,2)",
+        "hydra.sweeper.n_trials=5",
+        f"hydra.sweeper.n_jobs={n_jobs}",
+        "trainer.max_epochs=1",
+    )
+    run_sweep([arg for arg in cmd if "pruner.n_startup_trials" not in arg])
+    study = load(sweep_dir)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5
+    ran = [t for t in study.trials if DUPLICATE_OF not in t.user_attrs]
+    jobs = sorted(p.name for p in sweep_dir.glob("[0-9]*") if p.is_dir())
+    assert len(jobs) == len(ran) <= 2  # two distinct configurations, each trained once
+    assert len({t.params["model.depth"] for t in ran}) == len(ran)
+    for t in study.trials:
+        original = study.trials[t.user_attrs.get(DUPLICATE_OF, t.number)]
+        assert original.params == t.params and original.values == t.values
+        assert t.user_attrs["job_dir"] == original.user_attrs["job_dir"]
+
+
 def test_hparams_recipe_composes_a_search_space():
     from hydra import compose, initialize_config_dir
 
@@ -302,6 +330,7 @@ def test_hparams_recipe_composes_a_search_space():
         "model.depth",
         "model.base_channels",
         "model.attention",
+        "model.stem_stride",
         "augment.transforms.1.db_range",
         "augment.transforms.2.p",
     }

@@ -137,6 +137,10 @@ class OptunaSweeperConf:
     grace_period: int = 15
     #: write optimisation-history / parameter-importance figures (PNG) at the end
     plots: bool = True
+    #: a trial whose parameters equal a completed trial's takes that trial's values instead
+    #: of training again (jobs are seeded, so it would repeat the same run); it counts
+    #: towards ``n_trials``. Samplers repeat themselves on small categorical spaces.
+    skip_duplicates: bool = True
 
 
 def register() -> None:

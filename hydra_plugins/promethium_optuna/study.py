@@ -48,6 +48,8 @@ JOB_FAILURE = "promethium:failure"
 HEARTBEAT = "promethium:heartbeat"
 #: trial attribute marking trials given back because another sweep took the last slots
 SURPLUS = "promethium:surplus"
+#: trial attribute: the number of the trial whose values a duplicate took (not launched)
+DUPLICATE_OF = "promethium:duplicate_of"
 
 
 def _named(kind: str, table: dict[str, Any], conf: dict[str, Any] | None, **extra: Any) -> Any:
@@ -183,13 +185,18 @@ class SweepRun:
             batch = self.drop_surplus(
                 study, [self.ask(study) for _ in range(min(self.s["n_jobs"], todo))]
             )
-            if not batch:
-                continue
-            with _Heartbeats(study, [t for t, _ in batch], self.s["heartbeat_interval"]):
-                results = self.launcher.launch([o for _, o in batch], initial_job_idx=self.job_idx)
-            self.job_idx += len(batch)
-            for (trial, _), result in zip(batch, results, strict=True):
-                failures += self.tell(study, trial, result)
+            batch, twins = self.split_duplicates(study, batch)
+            if batch:
+                waiting = [t for t, _ in batch] + [t for t, _ in twins]  # twins wait alive
+                with _Heartbeats(study, waiting, self.s["heartbeat_interval"]):
+                    results = self.launcher.launch(
+                        [o for _, o in batch], initial_job_idx=self.job_idx
+                    )
+                self.job_idx += len(batch)
+                for (trial, _), result in zip(batch, results, strict=True):
+                    failures += self.tell(study, trial, result)
+            for trial, original in twins:
+                self.copy_outcome(study, trial, study._storage.get_trial(original._trial_id))
             finished = sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
             if failures and failures / max(finished, 1) > self.s["max_failure_rate"]:
                 write_results(study, self.sweep_dir, self.directions, False)
@@ -226,6 +233,56 @@ class SweepRun:
             trial.set_user_attr(SURPLUS, "asked in a race with another sweep process")
             study.tell(trial, state=TrialState.FAIL)
         return kept
+
+    def split_duplicates(
+        self, study: optuna.Study, batch: list[tuple[optuna.Trial, list[str]]]
+    ) -> tuple[list[tuple[optuna.Trial, list[str]]], list[tuple[optuna.Trial, optuna.Trial]]]:
+        """Close trials that repeat a completed trial's parameters; pair in-batch repeats.
+
+        Returns the trials to launch, and ``(trial, original)`` pairs of trials asked in
+        this batch with the parameters of another one in it: they take its outcome once
+        it is known (:meth:`copy_outcome`). With ``skip_duplicates: false`` every trial runs.
+        """
+        if not self.s.get("skip_duplicates", True):
+            return batch, []
+        done = {
+            _params_key(t.params): t
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        }
+        launch: list[tuple[optuna.Trial, list[str]]] = []
+        twins: list[tuple[optuna.Trial, optuna.Trial]] = []
+        leaders: dict[tuple, optuna.Trial] = {}
+        for trial, overrides in batch:
+            key = _params_key(trial.params)
+            if key in done:
+                self.copy_outcome(study, trial, done[key])
+            elif key in leaders:
+                twins.append((trial, leaders[key]))
+            else:
+                leaders[key] = trial
+                launch.append((trial, overrides))
+        return launch, twins
+
+    def copy_outcome(
+        self, study: optuna.Study, trial: optuna.Trial, original: optuna.trial.FrozenTrial
+    ) -> None:
+        """Finish ``trial`` with ``original``'s outcome, without launching a job."""
+        trial.set_user_attr(DUPLICATE_OF, original.number)
+        if "job_dir" in original.user_attrs:
+            trial.set_user_attr("job_dir", original.user_attrs["job_dir"])
+        if original.state == TrialState.COMPLETE:
+            values = original.values
+            study.tell(trial, values if len(values) > 1 else values[0])
+            log.info(
+                "Trial %d repeats the parameters of trial %d: its values reused, not run again",
+                trial.number,
+                original.number,
+            )
+        elif original.state == TrialState.PRUNED:
+            study.tell(trial, state=TrialState.PRUNED)
+        else:  # a failed original: counted as failed too, so that the sweep ends
+            trial.set_user_attr(JOB_FAILURE, f"repeats failed trial {original.number}")
+            study.tell(trial, state=TrialState.FAIL)
 
     def ask(self, study: optuna.Study) -> tuple[optuna.Trial, list[str]]:
         trial = study.ask(fixed_distributions=self.space)
@@ -289,6 +346,11 @@ class _Heartbeats:
     def __exit__(self, *exc: object) -> None:
         self.stop.set()
         self.thread.join()
+
+
+def _params_key(params: dict[str, Any]) -> tuple:
+    """A hashable form of a trial's parameters (names and values)."""
+    return tuple(sorted((k, repr(v)) for k, v in params.items()))
 
 
 def _as_override_dict(conf: dict[str, Any]) -> str:
