@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,12 @@ from promethium.ml.distributed import (
 )
 from promethium.ml.module import SeismicLitModule
 from promethium.ml.pruning import pruning_callback
-from promethium.ml.tracking import filter_unactionable_warnings, save_run_info, tag_mlflow_runs
+from promethium.ml.tracking import (
+    filter_unactionable_warnings,
+    save_run_info,
+    tag_mlflow_runs,
+    write_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +92,6 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
         with open_dict(cfg):
             cfg.logger.mlflow.run_id = run_id_file.read_text().strip()
     return str(path)
-
-
-def write_metrics(path: Path, metrics: dict[str, Any]) -> None:
-    """Write ``metrics`` as JSON atomically (a crash never leaves a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True, allow_nan=True))
-    os.replace(tmp, path)
 
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:

@@ -21,7 +21,7 @@ from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict
 from promethium.ml.inference.tta import TestTimeAugmentation
 from promethium.ml.inference.volumes import trace_mask
-from promethium.ml.train import write_metrics
+from promethium.ml.tracking import write_metrics
 
 log = logging.getLogger("promethium.infer")
 
