@@ -26,7 +26,29 @@ def snr_db(
     return 10.0 * torch.log10(signal / noise)
 
 
-class MeanSNR(Metric):
+class _MaskedSNRMetric(Metric):
+    """What both SNR aggregators share: float64 sum states and the missing-trace weight."""
+
+    full_state_update = False
+    higher_is_better = True
+
+    def __init__(self, missing_only: bool = False) -> None:
+        super().__init__()
+        self.missing_only = missing_only
+
+    def _add_sum_state(self, name: str) -> None:
+        self.add_state(name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def _skips(self, mask: torch.Tensor | None) -> bool:
+        """A ``missing_only`` metric has nothing to measure in a batch without a mask."""
+        return self.missing_only and mask is None
+
+    def _weight(self, mask: torch.Tensor | None) -> torch.Tensor | None:
+        """``1 - mask`` (the filled-in samples) for ``missing_only``, else ``None`` (all)."""
+        return 1.0 - mask if self.missing_only else None
+
+
+class MeanSNR(_MaskedSNRMetric):
     """Mean per-patch SNR (dB), optionally restricted to the unobserved samples.
 
     torchmetrics' ``SignalNoiseRatio`` measures along the last axis only and has no mask;
@@ -37,27 +59,18 @@ class MeanSNR(Metric):
 
     """
 
-    full_state_update = False
-    higher_is_better = True
-
     def __init__(self, missing_only: bool = False) -> None:
-        super().__init__()
-        self.missing_only = missing_only
-        self.add_state(
-            "total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum"
-        )
+        super().__init__(missing_only)
+        self._add_sum_state("total")
         self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
 
     def update(
         self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
     ) -> None:
         """Accumulate the SNR of each patch in the batch (patches with no signal are skipped)."""
-        weight = None
-        if self.missing_only:
-            if mask is None:
-                return
-            weight = 1.0 - mask
-        values = snr_db(pred.detach().float(), target.float(), weight)
+        if self._skips(mask):
+            return
+        values = snr_db(pred.detach().float(), target.float(), self._weight(mask))
         values = values[torch.isfinite(values)]
         self.total += values.double().sum()
         self.count += values.numel()
@@ -67,7 +80,7 @@ class MeanSNR(Metric):
         return (self.total / self.count).float() if self.count > 0 else torch.tensor(float("nan"))
 
 
-class EnergySNR(Metric):
+class EnergySNR(_MaskedSNRMetric):
     """SNR (dB) of everything seen: total signal energy over total error energy.
 
     Unlike :class:`MeanSNR`, patches count by their energy, so near-empty patches (above
@@ -80,25 +93,20 @@ class EnergySNR(Metric):
 
     """
 
-    full_state_update = False
-    higher_is_better = True
-
     def __init__(self, missing_only: bool = False) -> None:
-        super().__init__()
-        self.missing_only = missing_only
-        for name in ("signal", "error"):
-            self.add_state(
-                name, default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum"
-            )
+        super().__init__(missing_only)
+        self._add_sum_state("signal")
+        self._add_sum_state("error")
 
     def update(
         self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
     ) -> None:
         """Accumulate the signal and error energy of the batch."""
-        if self.missing_only and mask is None:
+        if self._skips(mask):
             return
         target, pred = target.double(), pred.detach().double()
-        weight = (1.0 - mask).expand_as(target).double() if self.missing_only else 1.0
+        missing = self._weight(mask)
+        weight = missing.expand_as(target).double() if missing is not None else 1.0
         self.signal += (weight * target.square()).sum()
         self.error += (weight * (target - pred).square()).sum()
 
