@@ -116,6 +116,11 @@ def test_ddp_inside_an_optuna_sweep_with_pruning(tmp_path):
         "hydra/sweeper=optuna",
         "hydra.sweeper.n_trials=2",
         "++hydra.sweeper.params.task.optimizer.lr='choice(1e-3,3e-3)'",
+        # seeded, and every trial runs: an unseeded sampler repeats the first choice half
+        # the time, and a repeat would reuse the first trial's folder
+        "hydra/sweeper/sampler=random",
+        "hydra.sweeper.sampler.seed=0",
+        "hydra.sweeper.skip_duplicates=false",
         "trainer=ddp",
         "trainer.accelerator=cpu",
         "trainer.devices=2",

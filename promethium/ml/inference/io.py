@@ -36,6 +36,19 @@ class InferenceInput:
         """The absolute path, or the URL, as text."""
         return self.path if isinstance(self.path, str) else str(self.path.resolve())
 
+    def content_signature(self) -> str:
+        """A cheap hash of the input's content: file names, sizes and modification times.
+
+        A SEG-Y or ``.npy`` input is one file; a local Zarr store is every file under it
+        (chunk keys, sizes, mtimes); a URL store is its listing as fsspec reports it. An
+        input rewritten in place between a killed run and its rerun gets another
+        signature, so its old progress is not mixed into the new output.
+        """
+        digest = hashlib.sha256()
+        for entry in _listing(self.path):
+            digest.update(repr(entry).encode())
+        return digest.hexdigest()[:16]
+
     def header(self, name: str) -> np.ndarray:
         """A trace-header array ``headers/<name>`` of a SEG-Y-derived store."""
         if self.store is None:
@@ -49,6 +62,30 @@ class InferenceInput:
                 f"{', '.join(known) or 'none (not a SEG-Y-derived store)'}"
             )
         return np.asarray(group[key][...])
+
+
+def _listing(path: Path | str) -> list[tuple[str, int, Any]]:
+    """``(name, size, mtime)`` of every file of ``path`` (a file, a folder or a URL)."""
+    if is_url(path):
+        import fsspec
+
+        fs, root = fsspec.core.url_to_fs(str(path))
+        found = fs.find(root, detail=True)
+        return sorted(
+            (name, int(info.get("size") or 0), str(info.get("mtime") or info.get("ETag") or ""))
+            for name, info in found.items()
+        )
+    path = Path(path)
+    if path.is_file():
+        stat = path.stat()
+        return [(path.name, stat.st_size, stat.st_mtime_ns)]
+    entries = []
+    for folder, _, files in os.walk(path):
+        for name in files:
+            stat = os.stat(os.path.join(folder, name))
+            relative = os.path.relpath(os.path.join(folder, name), path)
+            entries.append((relative, stat.st_size, stat.st_mtime_ns))
+    return sorted(entries)
 
 
 def kind_of(path: str | os.PathLike) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +18,8 @@ from promethium.errors import ConfigError, DataError
 from promethium.ml.inference.engine import resolve_device
 from promethium.ml.inference.io import check_output, export, open_input, staging_path, upload
 from promethium.ml.inference.predict import make_layout
-from promethium.ml.inference.streaming import parse_shard, stream_predict
+from promethium.ml.inference.ownership import OwnerLock
+from promethium.ml.inference.streaming import parse_shard, stream_predict, work_path
 from promethium.ml.inference.tta import TestTimeAugmentation
 from promethium.ml.inference.volumes import trace_mask
 from promethium.ml.tracking import write_metrics
@@ -70,25 +71,44 @@ class PatchProgress:
         self.progress.stop()
 
 
+#: a publishing marker older than this is taken over even if its owner seems alive
+PUBLISH_STALE_S = 3600.0
+
+
 def publish_once(work: Path, export_work: Callable[[Path], None]) -> bool:
     """Export a complete work store unless another shard is already doing it.
 
     Shards that finish together both see every chunk done; an exclusively created
-    marker beside the work store lets exactly one of them export it.
+    marker beside the work store lets exactly one of them export it. A marker left by a
+    killed publisher (its process gone, or older than an hour) is taken over.
 
     Returns:
         Whether this process exported it.
     """
-    marker = work.with_name(f"{work.name}.publishing")
-    try:
-        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
-    except FileExistsError:
+    lock = OwnerLock(work.with_name(f"{work.name}.publishing"), stale_after=PUBLISH_STALE_S)
+    if lock.acquire() is not None:
         return False
-    try:
+    with lock:
+        if not work.exists():  # a publisher killed after its rename finished the job
+            return False
         export_work(work)
-    finally:
-        marker.unlink(missing_ok=True)
     return True
+
+
+def claim_output(work: Path, output: str) -> OwnerLock:
+    """Mark ``output``'s work store as taken by this (unsharded) run.
+
+    Raises:
+        DataError: naming the live process that is writing the same output.
+    """
+    lock = OwnerLock(work.with_name(f"{work.name}.lock"))
+    holder = lock.acquire()
+    if holder is not None:
+        raise DataError(
+            f"{output}: another inference is writing this output ({holder.describe()}); wait "
+            f"for it to end, or stop it and rerun to resume (marker: {lock.path})"
+        )
+    return lock
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -131,7 +151,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "size": stat.st_size,
             "mtime": stat.st_mtime_ns,
         },
-        "input": {"path": source.location, "shape": list(source.volume.shape)},
+        "input": {
+            "path": source.location,
+            "shape": list(source.volume.shape),
+            "content": source.content_signature(),
+        },
         "patch": list(layout.grid.patch),
         "overlap": list(layout.grid.overlap),
         "window": icfg.window,
@@ -146,33 +170,44 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     shard = parse_shard(icfg.get("shard"))
     bar = PatchProgress(bool(icfg.progress))
     start = time.perf_counter()
+    work = work_path(target)
+    claim = claim_output(work, str(output)) if shard[1] == 1 else None
     try:
-        summary = stream_predict(
-            model,
-            layout,
-            target,
-            source.attrs,
-            settings,
-            chunks=chunks,
-            batch_size=icfg.batch_size,
-            device=device,
-            precision=str(icfg.precision),
-            num_workers=icfg.num_workers,
-            on_start=bar.begin,
-            on_batch=bar.advance,
-            source_name=str(source.path),
-            shard=shard,
+        try:
+            summary = stream_predict(
+                model,
+                layout,
+                target,
+                source.attrs,
+                settings,
+                chunks=chunks,
+                batch_size=icfg.batch_size,
+                device=device,
+                precision=str(icfg.precision),
+                num_workers=icfg.num_workers,
+                on_start=bar.begin,
+                on_batch=bar.advance,
+                source_name=str(source.path),
+                shard=shard,
+            )
+        except DataError:
+            # the input was refused (e.g. NaN): its progress is worth nothing, leave none
+            if claim is not None:
+                shutil.rmtree(work, ignore_errors=True)
+            raise
+        finally:
+            bar.close()
+        published = summary["complete"] and publish_once(
+            work,
+            lambda store: (
+                upload(store, output, overwrite)
+                if is_url(output)
+                else export(store, target, source, overwrite)
+            ),
         )
     finally:
-        bar.close()
-    published = summary["complete"] and publish_once(
-        Path(summary["work_store"]),
-        lambda work: (
-            upload(work, output, overwrite)
-            if is_url(output)
-            else export(work, target, source, overwrite)
-        ),
-    )
+        if claim is not None:
+            claim.release()
     seconds = time.perf_counter() - start
     summary.update(
         shard=f"{shard[0]}/{shard[1]}",

@@ -1,0 +1,148 @@
+"""Owner files: exclusive markers that name the process holding them, taken over when stale.
+
+An inference run marks its work store as taken (``<work>.lock``) and the shard that
+publishes a finished work store marks that too (``<work>.publishing``). A marker is a
+small JSON file created with ``O_EXCL``: host, process id and the process's start time
+(so a recycled process id does not look alive). A marker whose owner is gone (same host,
+no such process) or that is older than its time limit is stale and taken over, so a
+SIGKILL never blocks later runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+#: a marker that is still empty this long after its creation was left by a killed writer
+_UNWRITTEN_GRACE_S = 10.0
+
+
+def _process_start(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (Linux ``/proc``), or None where unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # field 22; the command name (field 2) may hold spaces but ends at the last ')'
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process holding a marker."""
+
+    host: str
+    pid: int
+    started: float  # wall-clock time the marker was taken
+    process_start: str | None = None
+
+    @classmethod
+    def me(cls) -> Owner:
+        return cls(socket.gethostname(), os.getpid(), time.time(), _process_start(os.getpid()))
+
+    def describe(self) -> str:
+        """``process 123 on host, since 2026-12-02 10:00:00``."""
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
+        return f"process {self.pid} on {self.host}, since {when}"
+
+    def is_alive(self) -> bool:
+        """Whether the owner may still run (a process on another host is assumed alive)."""
+        if self.host != socket.gethostname():
+            return True
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        start = _process_start(self.pid)
+        return self.process_start is None or start is None or start == self.process_start
+
+
+class OwnerLock:
+    """An exclusive marker file at ``path``.
+
+    Args:
+        path: the marker file.
+        stale_after: seconds after which a marker is taken over even if its owner seems
+            alive (``None``: only a dead owner's marker is taken over).
+    """
+
+    def __init__(self, path: str | os.PathLike, stale_after: float | None = None) -> None:
+        self.path = Path(path)
+        self.stale_after = stale_after
+        self.held = False
+
+    def acquire(self) -> Owner | None:
+        """Take the marker; returns None on success, else the live owner holding it."""
+        for _ in range(5):
+            if self._create():
+                self.held = True
+                return None
+            holder = self._read()
+            if holder is not None and not self._stale(holder):
+                return holder
+            if holder is None and not self._unwritten_for_long():
+                return Owner("unknown host", -1, time.time())
+            self._take_over(holder)
+        return self._read() or Owner("unknown host", -1, time.time())
+
+    def release(self) -> None:
+        """Remove the marker if this process holds it."""
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def _create(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as handle:
+            json.dump(asdict(Owner.me()), handle)
+        return True
+
+    def _read(self) -> Owner | None:
+        return self._read_at(self.path)
+
+    def _stale(self, owner: Owner) -> bool:
+        expired = self.stale_after is not None and time.time() - owner.started > self.stale_after
+        return expired or not owner.is_alive()
+
+    def _unwritten_for_long(self) -> bool:
+        try:
+            return time.time() - self.path.stat().st_mtime > _UNWRITTEN_GRACE_S
+        except OSError:
+            return True  # gone meanwhile: try again
+
+    def _take_over(self, stale: Owner | None) -> None:
+        """Move the stale marker aside, unless another process replaced it meanwhile."""
+        aside = self.path.with_name(f"{self.path.name}.stale-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return
+        if self._read_at(aside) == stale:
+            aside.unlink(missing_ok=True)
+        elif not self.path.exists():  # a new owner's marker: put it back
+            os.rename(aside, self.path)
+        else:
+            aside.unlink(missing_ok=True)
+
+    @staticmethod
+    def _read_at(path: Path) -> Owner | None:
+        try:
+            return Owner(**json.loads(path.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def __enter__(self) -> OwnerLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

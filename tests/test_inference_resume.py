@@ -1,0 +1,174 @@
+"""Inference resume under adversity: stale markers, inputs rewritten in place, two runs on
+one output, refused inputs (issue #19, item 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from promethium.api import load_model
+from promethium.ml.inference import tiled_predict
+from promethium.ml.inference.ownership import Owner, OwnerLock
+from promethium.ml.inference.streaming import work_path
+from promethium.ml.inference.task import publish_once
+from tests.test_inference import checkpoint, cli, gathers_store  # noqa: F401 - fixture
+
+SLOW = ["infer.batch_size=1", "infer.overlap=0.75", "infer.device=cpu"]
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def dead_pid() -> int:
+    """The id of a process that has ended."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def plant_marker(path: Path, pid: int, started: float | None = None) -> None:
+    owner = Owner.me()
+    fields = {**owner.__dict__, "pid": pid, "started": started or owner.started}
+    path.write_text(json.dumps({**fields, "process_start": None}))
+
+
+def test_owner_lock_refuses_a_live_owner_and_takes_over_a_dead_or_expired_one(tmp_path):
+    marker = tmp_path / "m.lock"
+    first = OwnerLock(marker)
+    assert first.acquire() is None
+    holder = OwnerLock(marker).acquire()
+    assert holder is not None and holder.pid == os.getpid()
+    first.release()
+    plant_marker(marker, dead_pid())
+    assert OwnerLock(marker).acquire() is None  # dead owner: taken over
+    plant_marker(marker, os.getpid(), started=time.time() - 7200)
+    assert OwnerLock(marker, stale_after=3600).acquire() is None  # expired: taken over
+    marker.write_text("")  # a marker from before owners were recorded, long ago
+    os.utime(marker, (time.time() - 60, time.time() - 60))
+    assert OwnerLock(marker).acquire() is None
+
+
+def test_publish_takes_over_a_killed_publishers_marker(tmp_path):
+    work = tmp_path / ".out.zarr.inprogress"
+    work.mkdir()
+    plant_marker(work.with_name(f"{work.name}.publishing"), dead_pid())
+    published = []
+    assert publish_once(work, published.append)
+    assert published == [work] and not work.with_name(f"{work.name}.publishing").exists()
+
+
+def run_infer(tmp_path: Path, ckpt: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
+    args = [f"ckpt_path={ckpt}", f"hydra.run.dir={tmp_path / name}", *extra]
+    return subprocess.run(cli(*args), capture_output=True, text=True, timeout=600, env=ENV)
+
+
+def test_cli_publishes_despite_a_stale_publishing_marker(tmp_path, checkpoint):  # noqa: F811
+    x = gathers_store(tmp_path / "in.zarr")
+    out = tmp_path / "out.zarr"
+    work = work_path(out)
+    # a SIGKILL while publishing left the (then empty) marker behind, long ago
+    marker = work.with_name(f"{work.name}.publishing")
+    marker.write_text("")
+    os.utime(marker, (time.time() - 3600, time.time() - 3600))
+    run = run_infer(tmp_path, checkpoint, "a", f"input={tmp_path / 'in.zarr'}", f"output={out}")
+    assert run.returncode == 0, run.stderr[-2000:]
+    expected = tiled_predict(load_model(checkpoint), x, (16, 32), 0.25)
+    np.testing.assert_allclose(zarr.open_group(str(out))["data"][...], expected, atol=1e-5)
+    assert not marker.exists() and not work.exists()
+
+
+def start_and_kill_after(args: list[str], out: Path, chunks_done: int) -> None:
+    """Start an inference and SIGKILL it once ``chunks_done`` output chunks are written."""
+    proc = subprocess.Popen(cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    done = work_path(out) / "done"
+    deadline = time.time() + 240
+    while True:
+        assert proc.poll() is None and time.time() < deadline, "inference ended before the kill"
+        try:
+            if done.exists() and zarr.open_array(str(done), mode="r")[...].sum() >= chunks_done:
+                break
+        except Exception:  # noqa: BLE001 - the array is being created
+            pass
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_input_rewritten_in_place_after_a_kill_is_predicted_afresh(tmp_path, checkpoint):  # noqa: F811
+    gathers_store(tmp_path / "in.zarr", shape=(40, 48, 96), chunks=(1, 48, 96))
+    out = tmp_path / "out.zarr"
+    args = [f"ckpt_path={checkpoint}", f"input={tmp_path / 'in.zarr'}", f"output={out}", *SLOW]
+    start_and_kill_after([*args, f"hydra.run.dir={tmp_path / 'a'}"], out, 3)
+    fixed = np.asarray(zarr.open_group(str(tmp_path / "in.zarr"))["data"][...]) * 2 + 1
+    zarr.open_group(str(tmp_path / "in.zarr"), mode="r+")["data"][...] = fixed  # same shape
+    run = subprocess.run(
+        cli(*args, f"hydra.run.dir={tmp_path / 'b'}"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=ENV,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert not json.loads((tmp_path / "b" / "metrics.json").read_text())["resumed"]
+    expected = tiled_predict(load_model(checkpoint), fixed, (16, 32), 0.75, batch_size=1)
+    np.testing.assert_allclose(zarr.open_group(str(out))["data"][...], expected, atol=1e-5)
+
+
+def test_second_run_on_the_same_output_is_refused_and_names_the_first(tmp_path, checkpoint):  # noqa: F811
+    gathers_store(tmp_path / "in.zarr", shape=(40, 48, 96), chunks=(1, 48, 96))
+    out = tmp_path / "out.zarr"
+    args = [f"ckpt_path={checkpoint}", f"input={tmp_path / 'in.zarr'}", f"output={out}", *SLOW]
+    first = subprocess.Popen(
+        cli(*args, f"hydra.run.dir={tmp_path / 'a'}"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+    )
+    lock = work_path(out).with_name(f"{work_path(out).name}.lock")
+    deadline = time.time() + 240
+    while not lock.exists():
+        assert first.poll() is None and time.time() < deadline, "first run ended too soon"
+        time.sleep(0.02)
+    first.send_signal(signal.SIGSTOP)  # holds the output, however fast it would end
+    try:
+        second = subprocess.run(
+            cli(*args, f"hydra.run.dir={tmp_path / 'b'}"),
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=ENV,
+        )
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 2
+    assert f"process {first.pid}" in second.stderr and "another inference" in second.stderr
+    # the refused run left nothing; the killed first run's progress resumes
+    assert not list(tmp_path.glob(".out.zarr.inprogress.*.new"))
+    run = run_infer(tmp_path, checkpoint, "c", *args[1:])
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert out.exists() and not lock.exists() and not work_path(out).exists()
+
+
+@pytest.mark.parametrize("suffix", ["npy", "zarr"])
+def test_refused_input_leaves_nothing_behind(tmp_path, checkpoint, suffix):  # noqa: F811
+    x = np.zeros((2, 20, 40), np.float32)
+    x[1, 3, 7] = np.nan
+    if suffix == "npy":
+        np.save(tmp_path / "in.npy", x)
+    else:
+        gathers_store(tmp_path / "in.zarr", shape=(2, 20, 40), chunks=(1, 20, 40))
+        zarr.open_group(str(tmp_path / "in.zarr"), mode="r+")["data"][...] = x
+    out = tmp_path / "out.zarr"
+    run = run_infer(
+        tmp_path, checkpoint, "a", f"input={tmp_path / f'in.{suffix}'}", f"output={out}"
+    )
+    assert run.returncode == 2 and "NaN" in run.stderr, run.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a", f"in.{suffix}"])
