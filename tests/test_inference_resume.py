@@ -86,7 +86,9 @@ def test_cli_publishes_despite_a_stale_publishing_marker(tmp_path, checkpoint): 
 
 def start_and_kill_after(args: list[str], out: Path, chunks_done: int) -> None:
     """Start an inference and SIGKILL it once ``chunks_done`` output chunks are written."""
-    proc = subprocess.Popen(cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    proc = subprocess.Popen(
+        cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
+    )
     done = work_path(out) / "done"
     deadline = time.time() + 240
     while True:

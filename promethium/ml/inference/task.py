@@ -17,8 +17,8 @@ from promethium.data.store import is_url
 from promethium.errors import ConfigError, DataError
 from promethium.ml.inference.engine import resolve_device
 from promethium.ml.inference.io import check_output, export, open_input, staging_path, upload
-from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.ownership import OwnerLock
+from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict, work_path
 from promethium.ml.inference.tta import TestTimeAugmentation
 from promethium.ml.inference.volumes import trace_mask
