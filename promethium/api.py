@@ -19,7 +19,7 @@ from hydra import initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from promethium.config import build_model, register_resolvers
-from promethium.errors import DataError
+from promethium.ml.checkpoints import network_from_checkpoint, read_checkpoint
 from promethium.models import PromethiumModel
 
 PROJECT_ROOT = Path(os.environ.get("PROMETHIUM_ROOT", Path(__file__).resolve().parents[1]))
@@ -64,7 +64,8 @@ def load_model(
     from the registry using the model config saved in the checkpoint's hyperparameters.
 
     Raises:
-        DataError: if the file is missing or was not written by Promethium's train task.
+        DataError: if the file is missing, unreadable, or not a Promethium checkpoint
+            (no training config, no weights, weights that do not fit the config).
     """
     return load_checkpoint(ckpt_path, map_location)[0]
 
@@ -76,16 +77,9 @@ def load_checkpoint(
 
     Inference and evaluation read the training patch size from it; one read of the file.
     """
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such checkpoint")
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    config = ckpt.get("hyper_parameters", {}).get("config", {})
-    if "model" not in config:
-        raise DataError(f"{path}: no model config in the checkpoint (not a Promethium checkpoint)")
-    net = build_model(config["model"])
-    state = {
-        k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
-    }
-    net.load_state_dict(state)
-    return net.to(map_location).eval(), config
+    ckpt = read_checkpoint(ckpt_path, map_location)
+    net = network_from_checkpoint(ckpt, ckpt_path)
+    return net.to(map_location).eval(), ckpt["hyper_parameters"]["config"]
+
+
+__all__ = ["build_model", "compose", "load_checkpoint", "load_model", "train"]

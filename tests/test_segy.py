@@ -139,3 +139,58 @@ def test_conversion_script_round_trip_and_error_exit(tmp_path):
     assert (tmp_path / "out.sgy").read_bytes() == src.read_bytes()
     bad = run(tmp_path / "missing.sgy", tmp_path / "x.zarr")
     assert bad.returncode == 2 and "missing.sgy" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("dt", [0.04, 0.1, 1e-7, 0.0000125])
+def test_export_refuses_a_sample_interval_segy_cannot_hold(tmp_path, dt):
+    from promethium.data.store import store_attrs, write_store
+
+    attrs = store_attrs(dt=dt, dx=[None, None], axis_names=["g", "t", "time"], provenance="t")
+    write_store(tmp_path / "s.zarr", np.ones((2, 3, 10), np.float32), attrs)
+    with pytest.raises(DataError, match=r"out\.sgy: dt = .*allowed 1\.\.32767 us"):
+        zarr_to_segy(tmp_path / "s.zarr", tmp_path / "out.sgy", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.zarr"]
+
+
+def test_export_of_generated_headers_round_trips_dt_and_refuses_long_traces(tmp_path):
+    from promethium.data.store import store_attrs, write_store
+
+    attrs = store_attrs(dt=0.032, dx=[None, None], axis_names=["g", "t", "time"], provenance="t")
+    write_store(tmp_path / "s.zarr", np.ones((2, 3, 10), np.float32), attrs)
+    zarr_to_segy(tmp_path / "s.zarr", tmp_path / "out.sgy", progress=False)
+    with segyio.open(str(tmp_path / "out.sgy"), ignore_geometry=True) as f:
+        assert segyio.tools.dt(f) == 32000 and f.header[5][segyio.TraceField.TraceNumber] == 3
+    attrs = store_attrs(dt=0.001, dx=[None, None], axis_names=["g", "t", "time"], provenance="t")
+    write_store(tmp_path / "long.zarr", np.ones((1, 1, 40000), np.float32), attrs)
+    with pytest.raises(DataError, match="TRACE_SAMPLE_COUNT would be 40000"):
+        zarr_to_segy(tmp_path / "long.zarr", tmp_path / "long.sgy", progress=False)
+
+
+def test_export_checks_every_header_field_against_its_width(tmp_path):
+    """Each of the 91 trace-header fields, set one past its range, is refused by name."""
+    import zarr
+
+    from promethium.data.segy import HEADER_FIELDS, TRACE_FIELD_BYTES
+
+    src = tmp_path / "in.sgy"
+    write_prestack(src)
+    store = segy_to_zarr(src, tmp_path / "s.zarr", progress=False)
+    group = zarr.open_group(str(store), mode="r+")
+    for name, byte in HEADER_FIELDS.items():
+        width = TRACE_FIELD_BYTES[byte]
+        if width > 4:
+            continue
+        array = group[f"headers/{name}"]
+        kept = int(array[0, 0])
+        # stored as int32: widen, so that a 4-byte field can hold its overflow
+        group.create_array(f"headers/{name}", data=np.asarray(array[...], np.int64), overwrite=True)
+        group[f"headers/{name}"][0, 0] = 2 ** (8 * width - 1)
+        with pytest.raises(DataError, match=f"header field {name} would be"):
+            zarr_to_segy(store, tmp_path / "out.sgy", progress=False)
+        group[f"headers/{name}"][0, 0] = kept
+    assert not (tmp_path / "out.sgy").exists()
+    binary = dict(group.attrs["segy"])
+    binary["binary"] = {**binary["binary"], str(segyio.BinField.Interval): 40000}
+    group.attrs["segy"] = binary
+    with pytest.raises(DataError, match="binary Interval would be 40000"):
+        zarr_to_segy(store, tmp_path / "out.sgy", progress=False)

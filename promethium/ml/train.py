@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from promethium.config import build_collection, build_model, build_node, check_config
 from promethium.data.datamodule import SeismicDataModule
 from promethium.errors import ConfigError
+from promethium.ml.checkpoints import check_resumable, read_checkpoint
 from promethium.ml.distributed import (
     is_rank_zero,
     job_environment,
@@ -74,8 +75,16 @@ def build_trainer(cfg: DictConfig) -> pl.Trainer:
 def resolve_checkpoint(cfg: DictConfig) -> str | None:
     """``ckpt_path``: ``last`` means this run folder's ``checkpoints/last.ckpt``.
 
-    Resuming into the same run folder (``hydra.run.dir=<old run>``) also continues the
-    same MLflow run, whose id the first start left in ``mlflow_run_id.txt``.
+    Checkpoints are written at the end of each epoch (``last.ckpt`` and the best one), so
+    a run resumes from its last finished epoch; a run killed during its first epoch has
+    nothing to resume and is started again. The checkpoint must be a readable Promethium
+    checkpoint of the same model config. Resuming into the same run folder
+    (``hydra.run.dir=<old run>``) also continues the same MLflow run, whose id the first
+    start left in ``mlflow_run_id.txt``.
+
+    Raises:
+        ConfigError: no checkpoint there, or one of another model config.
+        DataError: a file that is not a Promethium checkpoint.
     """
     ckpt = cfg.get("ckpt_path")
     if ckpt is None:
@@ -83,10 +92,18 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
     output_dir = Path(cfg.paths.output_dir)
     path = output_dir / "checkpoints" / "last.ckpt" if ckpt == "last" else Path(ckpt)
     if not path.is_file():
+        started = ckpt == "last" and (output_dir / ".hydra").is_dir()
         raise ConfigError(
-            f"ckpt_path: no checkpoint at {path}; use a .ckpt file, or ckpt_path=last with "
-            "hydra.run.dir set to the run folder to resume"
+            f"ckpt_path: no checkpoint at {path}; "
+            + (
+                "checkpoints are written at the end of each epoch, and this run ended before "
+                "its first epoch did: start it again without ckpt_path"
+                if started
+                else "use a .ckpt file, or ckpt_path=last with hydra.run.dir set to the run "
+                "folder to resume"
+            )
         )
+    check_resumable(read_checkpoint(path), path, OmegaConf.to_container(cfg.model, resolve=True))
     run_id_file = output_dir / "mlflow_run_id.txt"
     if OmegaConf.select(cfg, "logger.mlflow") is not None and run_id_file.exists():
         with open_dict(cfg):
@@ -96,6 +113,33 @@ def resolve_checkpoint(cfg: DictConfig) -> str | None:
 
 def _floats(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items()}
+
+
+def validation_metrics(
+    trainer: pl.Trainer, module: SeismicLitModule, datamodule: SeismicDataModule
+) -> dict[str, float]:
+    """The ``val/*`` metrics of the fitted weights.
+
+    A resume of a run that had already finished trains no epoch and so logs no
+    validation; the restored weights are then validated, so its metrics equal the
+    finished run's instead of losing every ``val/`` key.
+    """
+    metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+    if not metrics and not trainer.interrupted:
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+        metrics = _floats(
+            {k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        )
+    return metrics
+
+
+def best_checkpoint(trainer: pl.Trainer) -> str | None:
+    """The best checkpoint to test, or None (the fitted weights) if it is not on disk."""
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best and not Path(best).is_file():
+        log.warning("best checkpoint %s is missing; testing the fitted weights instead", best)
+        return None
+    return best or None
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -126,11 +170,14 @@ def fit_and_test(cfg: DictConfig) -> dict[str, Any]:
         share_job_config(cfg, output_dir)  # the launched ranks run this job, not argv
     if rank_zero:
         tag_mlflow_runs(trainer.loggers, info, output_dir, cfg)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-    metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+    # weights_only: never torch's default, which an environment variable can loosen
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    metrics = validation_metrics(trainer, module, datamodule)
     if cfg.task.get("test", True) and not trainer.interrupted:
-        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None, verbose=False)
+        best = best_checkpoint(trainer)
+        results = trainer.test(
+            module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
+        )
         metrics.update(_floats(results[0]) if results else {})
     ckpt = trainer.checkpoint_callback
     if ckpt is not None and ckpt.best_model_score is not None:

@@ -99,6 +99,7 @@ class OwnerLock:
             self.held = False
 
     def _create(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:

@@ -1,0 +1,110 @@
+"""Reading Promethium checkpoints safely (no Lightning needed).
+
+Every checkpoint is read with ``torch.load(weights_only=True)`` (never torch's default,
+which ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` can turn into executing pickled code), and
+every way a file can fail to be a Promethium checkpoint (text, truncated, a bare
+tensor, no weights, weights of another shape) ends in one :class:`DataError` naming it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from promethium.config import build_model
+from promethium.errors import ConfigError, DataError, PromethiumError
+from promethium.models import PromethiumModel
+
+
+def read_checkpoint(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", key: str = "ckpt_path"
+) -> dict[str, Any]:
+    """The checkpoint's contents, checked to hold a training config and weights.
+
+    Args:
+        path: the ``.ckpt`` file.
+        map_location: where tensors are loaded.
+        key: the config key that named the file, for messages.
+
+    Raises:
+        DataError: naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such checkpoint ({key})")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
+    except Exception as err:  # noqa: BLE001 - pickle, zip and torch errors of many types
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{path}: not a readable checkpoint ({key}): {first_line[:200]}") from err
+    if not isinstance(ckpt, dict):
+        raise DataError(
+            f"{path}: holds a {type(ckpt).__name__}, not a Promethium checkpoint ({key}); "
+            "use a .ckpt written by task=train"
+        )
+    config = (ckpt.get("hyper_parameters") or {}).get("config")
+    if not isinstance(config, dict) or "model" not in config:
+        raise DataError(
+            f"{path}: no model config in the checkpoint, not a Promethium checkpoint ({key})"
+        )
+    if not isinstance(ckpt.get("state_dict"), dict):
+        raise DataError(f"{path}: the checkpoint holds no weights (state_dict) ({key})")
+    return ckpt
+
+
+def network_from_checkpoint(
+    ckpt: dict[str, Any], path: str | os.PathLike, key: str = "ckpt_path"
+) -> PromethiumModel:
+    """Build the registry network of ``ckpt``'s model config and load its weights.
+
+    Raises:
+        DataError: if the saved model config or weights do not make a network.
+    """
+    try:
+        net = build_model(ckpt["hyper_parameters"]["config"]["model"])
+    except PromethiumError as err:
+        raise DataError(f"{path}: the checkpoint's model config is not usable ({err})") from err
+    state = {
+        k.removeprefix("net."): v for k, v in ckpt["state_dict"].items() if k.startswith("net.")
+    }
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        detail = str(err).strip().splitlines()
+        raise DataError(
+            f"{path}: the checkpoint's weights do not fit its model config ({key}): "
+            f"{' '.join(line.strip() for line in detail[:3])[:300]}"
+        ) from err
+    return net
+
+
+def model_differences(
+    saved: dict[str, Any], current: dict[str, Any], prefix: str = "model"
+) -> list[str]:
+    """``key: checkpoint X, this run Y`` for every differing leaf of two model configs."""
+    lines = []
+    for name in sorted(set(saved) | set(current), key=str):
+        a, b = saved.get(name, "<absent>"), current.get(name, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            lines += model_differences(a, b, f"{prefix}.{name}")
+        elif a != b:
+            lines.append(f"{prefix}.{name}: checkpoint {a!r}, this run {b!r}")
+    return lines
+
+
+def check_resumable(ckpt: dict[str, Any], path: Path, model_config: dict[str, Any]) -> None:
+    """Refuse to resume a checkpoint into a run whose model config differs.
+
+    Raises:
+        ConfigError: naming the differing ``model.*`` keys and both values.
+    """
+    differences = model_differences(ckpt["hyper_parameters"]["config"]["model"], model_config)
+    if differences:
+        shown = "; ".join(differences[:5]) + ("; ..." if len(differences) > 5 else "")
+        raise ConfigError(
+            f"ckpt_path: {path} was trained with another model config ({shown}); resume with "
+            "the checkpoint's model settings, or start a new run without ckpt_path"
+        )
