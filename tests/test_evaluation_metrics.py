@@ -123,3 +123,94 @@ def test_training_snr_metrics_mean_of_db_and_energy_weighted():
     assert energy.compute() > 19.9 > mean.compute()  # the empty patch cannot drag it down
     assert np.isclose(energy_missing.compute(), 20.0, atol=1e-3)  # patch 1's missing trace is 0
     assert torch.isnan(EnergySNR().compute())
+
+
+def test_metrics_are_undefined_not_huge_against_a_zero_reference():
+    zero = np.zeros((2, 8, 32))
+    estimate = np.random.default_rng(2).standard_normal(zero.shape)
+    scores = score(estimate, zero, mask=np.ones((2, 8)))
+    for name in ("snr_db", "psnr_db", "ssim", "fk_error_db", "snr_missing_db"):
+        assert np.isnan(scores[name]).all(), name
+    from promethium.evaluation.metrics import summarise
+
+    assert summarise(scores)["snr_db"] == {"mean": None, "std": None}
+
+
+def test_ssim_works_on_gathers_narrower_than_its_window():
+    reference = np.random.default_rng(3).standard_normal((2, 1, 64))
+    assert np.allclose(score(reference, reference)["ssim"], 1.0, atol=1e-6)
+    assert np.all(score(reference[:, :, :5] * 0.1, reference[:, :, :5])["ssim"] < 0.9)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    from promethium.api import train
+    from tests.conftest import compose_config
+
+    tmp = tmp_path_factory.mktemp("eval_ckpt")
+    train(compose_config(tmp, ["logger=none"]))
+    return tmp / "run" / "checkpoints" / "last.ckpt"
+
+
+def evaluate_reference(tmp_path, ckpt, reference, *extra):
+    from promethium.evaluation.task import run
+    from tests.conftest import compose_config
+
+    from promethium.data.store import store_attrs, write_store
+
+    attrs = store_attrs(
+        dt=0.004, dx=[None, 12.5], axis_names=["gather", "trace", "time"], provenance="test"
+    )
+    write_store(tmp_path / "reference.zarr", reference, attrs)
+    corruption = "[{_target_: promethium.data.transforms.MissingTraces, fraction: 0.5}]"
+    overrides = [
+        "task=evaluate",
+        f"ckpt_path={ckpt}",
+        "evaluate.panels=1",
+        "evaluate.baselines.pocs.n_iter=5",
+        f"evaluate.input={tmp_path / 'reference.zarr'}",
+        *extra,
+    ]
+    if not any(e.startswith("evaluate.corruption=") for e in extra):
+        overrides.append(f"evaluate.corruption={corruption}")
+    return run(compose_config(tmp_path, overrides))
+
+
+def test_evaluate_refuses_zero_gathers_and_an_all_zero_reference(tmp_path, tiny_checkpoint):
+    from promethium.errors import ConfigError, DataError
+
+    reference = np.random.default_rng(4).standard_normal((3, 16, 40)).astype(np.float32)
+    with pytest.raises(ConfigError, match="evaluate.n_gathers: got 0; allowed: a positive"):
+        evaluate_reference(tmp_path / "a", tiny_checkpoint, reference, "evaluate.n_gathers=0")
+    with pytest.raises(DataError, match="none with signal"):
+        evaluate_reference(tmp_path / "b", tiny_checkpoint, np.zeros_like(reference))
+    reference[1] = 0  # one silent gather: scored without it, with a warning
+    metrics = evaluate_reference(tmp_path / "c", tiny_checkpoint, reference)
+    assert np.isfinite(metrics["network/snr_db"]) and metrics["network/snr_db"] > -50
+    saved = np.load(tmp_path / "c" / "run" / "evaluation.npz")
+    assert len(saved["clean"]) == 2
+
+
+def test_evaluate_scores_one_trace_gathers(tmp_path, tiny_checkpoint):
+    import json
+
+    reference = np.random.default_rng(5).standard_normal((3, 1, 40)).astype(np.float32)
+    corruption = "[{_target_: promethium.data.transforms.AdditiveNoise, snr_db: 3}]"
+    evaluate_reference(tmp_path, tiny_checkpoint, reference, f"evaluate.corruption={corruption}")
+    text = (tmp_path / "run" / "metrics.json").read_text()
+    summary = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in metrics.json"))
+    for method, values in summary["methods"].items():
+        assert all(np.isfinite(values[m]["mean"]) for m in ("snr_db", "ssim")), method
+
+
+def test_metrics_json_is_strict_json(tmp_path):
+    import json
+
+    from promethium.files import write_metrics
+
+    write_metrics(tmp_path / "m.json", {"a": float("nan"), "b": [1.0, float("inf")], "c": 2.5})
+    parsed = json.loads(
+        (tmp_path / "m.json").read_text(), parse_constant=lambda c: pytest.fail(f"bare {c}")
+    )
+    assert parsed == {"a": None, "b": [1.0, None], "c": 2.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]

@@ -20,6 +20,7 @@ from hydra.core.override_parser.types import (
     RangeSweep,
     Transformer,
 )
+from hydra.errors import OverrideParseException
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -86,17 +87,29 @@ def parse(
         ``(distributions, fixed)``: distributions by override key (e.g. ``+model.x``
         keeps its ``+``), and the non-sweep overrides as written.
     """
-    parser = OverridesParser.create()
-    lines = [f"{k}={v}" for k, v in flatten(params).items()]
+    lines = [(f"hydra.sweeper.params.{k}", f"{k}={v}") for k, v in flatten(params).items()]
+    lines += [(line.partition("=")[0], line) for line in arguments]
     space: dict[str, BaseDistribution] = {}
     fixed: list[str] = []
-    for override in parser.parse_overrides(lines) + parser.parse_overrides(list(arguments)):
+    for override in (_parse_one(key, line) for key, line in lines):
         key = override.get_key_element()
         if override.is_sweep_override():
             space[key] = distribution(override)
         else:
             fixed.append(override.input_line)
     return space, fixed
+
+
+def _parse_one(key: str, line: str) -> Any:
+    """One override line, or a ConfigError naming ``key`` and the grammar allowed."""
+    try:
+        return OverridesParser.create().parse_overrides([line])[0]
+    except OverrideParseException as err:
+        reason = next((s for s in str(err).splitlines() if "while evaluating" in s), str(err))
+        raise ConfigError(
+            f"{key}: {reason.strip()}; allowed: choice(a,b,...), range(start,stop[,step]), "
+            "interval(low,high), tag(log, interval(...)), tag(int, ...), or a fixed value"
+        ) from None
 
 
 def to_override(key: str, value: Any) -> str:

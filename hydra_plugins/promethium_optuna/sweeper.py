@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+
+from promethium.errors import PromethiumError
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,13 @@ class OptunaSweeper(Sweeper):
 
         assert self.config is not None and self.launcher is not None
         sweep_dir = Path(self.config.hydra.sweep.dir)
-        run = SweepRun(self.settings, sweep_dir, self.launcher, arguments, self.config)
-        return run.run()
+        try:
+            return SweepRun(self.settings, sweep_dir, self.launcher, arguments, self.config).run()
+        except PromethiumError as err:
+            # Hydra prints a traceback around any exception of a sweeper; a bad sweep
+            # setting is one line on stderr and exit status 2, as a bad job setting is
+            print(f"Error: {err}", file=sys.stderr)
+            raise SystemExit(2) from None
 
 
 def outcome(result: JobReturn) -> tuple[str, Any]:

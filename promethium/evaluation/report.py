@@ -33,11 +33,12 @@ def _table(summary: dict[str, dict[str, Any]], best: dict[str, str]) -> list[str
         cells = []
         for m in metrics:
             value = row[m]
-            text = (
-                f"{value['mean']:.3g} ± {value['std']:.2g}"
-                if isinstance(value, dict)
-                else f"{value:.3g}"
-            )
+            if not isinstance(value, dict):
+                text = f"{value:.3g}"
+            elif value["mean"] is None:
+                text = "undefined"
+            else:
+                text = f"{value['mean']:.3g} ± {value['std']:.2g}"
             cells.append(f"**{text}**" if best.get(m) == name else text)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines

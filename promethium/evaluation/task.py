@@ -13,7 +13,6 @@ gathers, and the run folder gets ``metrics.json``, ``scores.csv`` (per gather),
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from promethium.data.transforms import bind_store_sampling, make_corruption
 from promethium.errors import ConfigError, DataError
 from promethium.evaluation.metrics import METRICS, score, summarise
 from promethium.evaluation.report import write_report
+from promethium.files import write_metrics
 from promethium.ml.inference import tiled_predict
 from promethium.ml.inference.io import open_input
 from promethium.ml.inference.task import training_patch
@@ -72,8 +72,34 @@ def held_out_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]:
             f"{datamodule.path}: evaluate needs a (gather, trace, time) store; got {array.shape}"
         )
     regions = datamodule.datasets["test"].regions[: int(cfg.evaluate.n_gathers)]
+    if not regions:
+        raise DataError(
+            f"{datamodule.path}: the test split holds no gathers; raise data.test_fraction"
+        )
     clean = np.stack([np.asarray(array[r.lead], dtype=np.float32) for r in regions])
     return clean, datamodule.store_attrs, datamodule.corruption
+
+
+def scorable(
+    clean: np.ndarray, attrs: dict[str, Any], corruption: Any
+) -> tuple[np.ndarray, dict[str, Any], Any]:
+    """The gathers that carry signal: SNR, PSNR and SSIM are undefined against zeros.
+
+    Raises:
+        DataError: when there is no gather, or every reference gather is all zero.
+    """
+    energy = np.abs(clean).reshape(len(clean), -1).max(axis=1) if len(clean) else clean
+    if not np.any(energy > 0):
+        raise DataError(
+            f"evaluate: {len(clean)} reference gather(s), none with signal (all zero); SNR, "
+            "PSNR and SSIM are undefined against zeros: choose another evaluate.input or data"
+        )
+    if np.any(energy == 0):
+        log.warning(
+            "evaluate: gathers %s of the reference are all zero and are not scored",
+            np.flatnonzero(energy == 0).tolist(),
+        )
+    return clean[energy > 0], attrs, corruption
 
 
 def corrupt(clean: np.ndarray, corruption: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -129,8 +155,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if not ckpt.is_file():
         raise DataError(f"{ckpt}: no such checkpoint (ckpt_path)")
     ecfg = cfg.evaluate
+    n_gathers = ecfg.n_gathers
+    if not isinstance(n_gathers, int) or isinstance(n_gathers, bool) or n_gathers < 1:
+        raise ConfigError(f"evaluate.n_gathers: got {n_gathers!r}; allowed: a positive integer")
     model, train_config = load_checkpoint(ckpt)
-    clean, attrs, corruption = held_out_gathers(cfg)
+    clean, attrs, corruption = scorable(*held_out_gathers(cfg))
     inputs, masks = corrupt(clean, corruption, int(ecfg.seed))
     dt = float(attrs["dt"])
     dx = next((float(v) for v in attrs.get("dx", [])[::-1] if v), 1.0)
@@ -165,12 +194,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     np.savez_compressed(out_dir / "evaluation.npz", clean=clean, masks=masks, **outputs)
     _write_csv(out_dir / "scores.csv", per_gather)
     best = _best_methods(summary)
-    (out_dir / "metrics.json").write_text(json.dumps({"methods": summary, "best": best}, indent=2))
+    write_metrics(out_dir / "metrics.json", {"methods": summary, "best": best}, sort_keys=False)
     write_report(
         out_dir, clean, outputs, masks if missing else None, summary, best, dt, dx, int(ecfg.panels)
     )
     log.info(
-        "evaluate: %s", ", ".join(f"{k} {v['snr_db']['mean']:.2f} dB" for k, v in summary.items())
+        "evaluate: %s", ", ".join(f"{k} {_db(v['snr_db']['mean'])}" for k, v in summary.items())
     )
     return {
         f"{name}/{metric}": v["mean"]
@@ -180,6 +209,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def _db(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.2f} dB"
+
+
 def _best_methods(summary: dict[str, dict[str, Any]]) -> dict[str, str]:
     """Per metric, the method (the corrupted input excluded) with the best mean."""
     best = {}
@@ -187,8 +220,10 @@ def _best_methods(summary: dict[str, dict[str, Any]]) -> dict[str, str]:
     metrics = {m for s in candidates.values() for m in s if isinstance(s[m], dict)}
     for metric in sorted(metrics):
         higher = METRICS.get(metric, (None, True))[1]
-        pick = (max if higher else min)(candidates, key=lambda k: candidates[k][metric]["mean"])
-        best[metric] = pick
+        defined = [k for k in candidates if candidates[k][metric]["mean"] is not None]
+        if defined:
+            pick = max if higher else min
+            best[metric] = pick(defined, key=lambda k: candidates[k][metric]["mean"])
     return best
 
 

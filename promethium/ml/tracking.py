@@ -140,11 +140,3 @@ def tag_mlflow_runs(
         config_file.write_text(OmegaConf.to_yaml(cfg, resolve=True))
         client.log_artifact(run_id, str(config_file))
         (output_dir / "mlflow_run_id.txt").write_text(run_id)
-
-
-def write_metrics(path: Path, metrics: dict[str, Any]) -> None:
-    """Write ``metrics`` as JSON atomically (a crash never leaves a half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True, allow_nan=True))
-    os.replace(tmp, path)

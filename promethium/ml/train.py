@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from promethium.config import build_collection, build_model, build_node, check_config
 from promethium.data.datamodule import SeismicDataModule
 from promethium.errors import ConfigError
+from promethium.files import write_metrics
 from promethium.ml.checkpoints import check_resumable, read_checkpoint
 from promethium.ml.distributed import (
     is_rank_zero,
@@ -28,7 +29,6 @@ from promethium.ml.tracking import (
     filter_unactionable_warnings,
     save_run_info,
     tag_mlflow_runs,
-    write_metrics,
 )
 
 log = logging.getLogger(__name__)

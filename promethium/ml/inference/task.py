@@ -15,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from promethium.api import load_checkpoint
 from promethium.data.store import is_url
 from promethium.errors import ConfigError, DataError
+from promethium.files import write_metrics
 from promethium.ml.inference.engine import resolve_device
 from promethium.ml.inference.io import check_output, export, open_input, staging_path, upload
 from promethium.ml.inference.ownership import OwnerLock
@@ -22,7 +23,6 @@ from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict, work_path
 from promethium.ml.inference.tta import TestTimeAugmentation
 from promethium.ml.inference.volumes import trace_mask
-from promethium.ml.tracking import write_metrics
 
 log = logging.getLogger("promethium.infer")
 
