@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
+import time
 from pathlib import Path
 
 import hydra
@@ -25,6 +27,9 @@ from promethium.errors import PromethiumError
 os.environ.setdefault("PROMETHIUM_ROOT", str(Path(__file__).resolve().parent))
 register_resolvers()
 log = logging.getLogger("promethium")
+STARTED = time.time()  # before Hydra makes the run folder
+# what a run writes before it does any work: Hydra's files, its log, the run's own record
+SETUP_FILES = ("config_tree.log", "run_info.json")
 
 
 def quote_sweeper_params(argv: list[str]) -> list[str]:
@@ -61,6 +66,8 @@ def main(cfg: DictConfig) -> float | list[float] | None:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # let the sweeper record the failed job and go on
         log.error("%s", err)
+        if HydraConfig.initialized():
+            discard_refused_run(Path(HydraConfig.get().runtime.output_dir), str(err))
         sys.exit(2)
     objectives = cfg.get("objectives")  # several metrics for a multi-objective sweep
     if objectives:
@@ -68,6 +75,27 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     monitor = cfg.task.get("monitor")
     value = metrics.get(monitor) if monitor else None
     return float(value) if value is not None else None
+
+
+def discard_refused_run(folder: Path, error: str) -> None:
+    """Leave no run folder for a run refused before it did any work.
+
+    A folder this process made that holds only setup files is removed; one that holds
+    work (checkpoints, outputs) is marked with ``failed.txt``. A folder that existed
+    before (a resumed run) is left as it was.
+    """
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    if any(p.stat().st_mtime < STARTED - 1 for p in files):
+        return
+    setup = all(
+        p.relative_to(folder).parts[0] == ".hydra" or p.suffix == ".log" or p.name in SETUP_FILES
+        for p in files
+    )
+    if setup:
+        logging.shutdown()  # close the run's log file before its folder goes
+        shutil.rmtree(folder, ignore_errors=True)
+    else:
+        (folder / "failed.txt").write_text(f"{error}\n")
 
 
 def run_launched_rank() -> bool:

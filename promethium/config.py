@@ -6,11 +6,12 @@ reject bad values with a message that names the key and the allowed values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from promethium.errors import ConfigError
 from promethium.models import ModelRegistry, PromethiumModel
@@ -100,13 +101,33 @@ def build_node(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
         return None
     try:
         return instantiate(node, _convert_="all", **kwargs)
-    except ConfigError:
-        raise
+    except ConfigError as err:
+        raise err.at(key) from None
     except Exception as err:  # hydra wraps constructor errors in InstantiationException
         cause = err.__cause__ or err
         if isinstance(cause, ConfigError):
-            raise cause from None
+            raise cause.at(_failing_node(cfg, err, key)) from None
         raise ConfigError(f"{key}: {cause}") from err
+
+
+def _failing_node(cfg: DictConfig, err: Exception, key: str) -> str:
+    """The config key of the node whose constructor failed, from Hydra's ``full_key``.
+
+    Hydra writes list items without a separator (``augment.transforms0``); the result
+    is the dotted path that selects the node, ``augment.transforms.0``.
+    """
+    match = re.search(r"full_key: (\S+)", str(err))
+    if not match:
+        return key
+    parts: list[str] = []
+    for part in match.group(1).split("."):
+        item = re.fullmatch(r"(.*\D)(\d+)", part)
+        prefix = ".".join([*parts, item.group(1)]) if item else ""
+        if item and isinstance(OmegaConf.select(cfg, prefix), ListConfig):
+            parts += [item.group(1), item.group(2)]
+        else:
+            parts.append(part)
+    return ".".join(parts)
 
 
 def build_collection(cfg: DictConfig, key: str) -> list[Any]:

@@ -18,6 +18,9 @@ from pathlib import Path
 from promethium.data.segy import segy_to_zarr, zarr_to_segy
 from promethium.errors import PromethiumError
 
+#: library parameters that this script takes as options of the same name
+PARAMETER_OPTIONS = ("sort",)
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -55,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
                 compress=args.compress,
             )
     except PromethiumError as err:
-        print(f"error: {err}", file=sys.stderr)
+        param = getattr(err, "param", None)
+        message = f"--{err}" if param in PARAMETER_OPTIONS else str(err)  # sort -> --sort
+        print(f"error: {message}", file=sys.stderr)
         return 2
     print(f"wrote {args.target}")
     return 0

@@ -153,10 +153,9 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 def evaluate_reference(tmp_path, ckpt, reference, *extra):
+    from promethium.data.store import store_attrs, write_store
     from promethium.evaluation.task import run
     from tests.conftest import compose_config
-
-    from promethium.data.store import store_attrs, write_store
 
     attrs = store_attrs(
         dt=0.004, dx=[None, 12.5], axis_names=["gather", "trace", "time"], provenance="test"

@@ -115,7 +115,7 @@ def _pocs(
 ) -> np.ndarray:
     """:func:`pocs` on whole gathers (no windows)."""
     if schedule not in ("exponential", "linear"):
-        raise ConfigError(f"pocs.schedule: got {schedule!r}; allowed: exponential, linear")
+        raise ConfigError.for_parameter("schedule", schedule, "exponential, linear")
     if not 0 < p_min <= p_max <= 1 or n_iter < 1:
         raise ConfigError(
             f"pocs: need 0 < p_min <= p_max <= 1 and n_iter >= 1; got {p_min}, {p_max}, {n_iter}"

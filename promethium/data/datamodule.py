@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import lightning.pytorch as pl
 import numpy as np
@@ -75,6 +75,26 @@ def split_regions(
     return pick[n_val + n_test :], pick[:n_val], pick[n_val : n_val + n_test]
 
 
+def warn_if_patch_exceeds(
+    patch_size: Sequence[int], shape: Sequence[int], attrs: dict[str, Any], path: Any
+) -> None:
+    """Warn (once per data set) where a patch is larger than the data: zero padding trains."""
+    trailing = shape[len(shape) - len(patch_size) :]
+    names = list(attrs.get("axis_names") or [])[len(shape) - len(patch_size) :]
+    names = names if len(names) == len(trailing) else [f"axis {i}" for i in range(len(trailing))]
+    over = [
+        f"{name} {p} > {n}" for name, p, n in zip(names, patch_size, trailing, strict=True) if p > n
+    ]
+    if over:
+        log.warning(
+            "data.patch_size %s is larger than the data of %s (%s): patches are zero-padded "
+            "there, so the network trains partly on padding; choose a smaller patch",
+            list(patch_size),
+            path,
+            ", ".join(over),
+        )
+
+
 class SeismicDataModule(pl.LightningDataModule):
     """Train/val/test patch loaders over one store.
 
@@ -136,15 +156,21 @@ class SeismicDataModule(pl.LightningDataModule):
         self.store_attrs: dict = {}
         self.datasets: dict[str, SeismicDataset] = {}
 
+    def _prepare(self) -> Any:
+        try:
+            return self.source.prepare(self.cache_dir)
+        except ConfigError as err:  # a source parameter: name it by its key under data
+            raise err.at("data.source") from None
+
     def prepare_data(self) -> None:
         """Generate or convert the store once (rank zero)."""
-        self.source.prepare(self.cache_dir)
+        self._prepare()
 
     def setup(self, stage: str | None = None) -> None:
         """Open the store, split its regions and build the datasets (every rank)."""
         if self.datasets:
             return
-        self.path = self.source.prepare(self.cache_dir)
+        self.path = self._prepare()
         group, array = open_store(self.path)
         self.store_attrs = dict(group.attrs)
         bind_store_sampling(self.corruption, self.store_attrs)  # e.g. CoherentNoise dt/dx null
@@ -152,6 +178,7 @@ class SeismicDataModule(pl.LightningDataModule):
             raise ConfigError(
                 f"data.patch_size: {len(self.patch_size)} axes but {self.path} has {array.ndim}"
             )
+        warn_if_patch_exceeds(self.patch_size, array.shape, self.store_attrs, self.path)
         regions = make_regions(array.shape, len(self.patch_size))
         train, val, test = split_regions(regions, self.val_fraction, self.test_fraction, self.seed)
         common = dict(

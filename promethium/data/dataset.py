@@ -287,7 +287,20 @@ class SeismicDataset(Dataset):
                 patch, [(0, p - n) for p, n in zip(self.patch_size, patch.shape, strict=True)]
             )
         if not np.isfinite(patch).all():
-            raise DataError(
-                f"{self.path}: NaN or inf values in data at {region.lead} + {tuple(start)}"
-            )
+            raise DataError(self._bad_values_message(patch, region, start))
         return patch
+
+    def _bad_values_message(self, patch: np.ndarray, region: Region, start: Sequence[int]) -> str:
+        """Where the first NaN/inf of ``patch`` is in the store, by axis name and index."""
+        bad = ~np.isfinite(patch)
+        first = np.argwhere(bad)[0]
+        index = [*region.lead, *(s + int(b) for s, b in zip(start, first, strict=True))]
+        names = list(self.group.attrs.get("axis_names") or [])
+        if len(names) != len(index):
+            names = [f"axis {i}" for i in range(len(index))]
+        names[-1] = "sample"
+        where = ", ".join(f"{n} {i}" for n, i in zip(names, index, strict=True))
+        return (
+            f"{self.path}: NaN or inf value at {where} (index {tuple(index)}; {int(bad.sum())} "
+            "such values in this patch); fix or remove them before training"
+        )

@@ -18,6 +18,7 @@ from importlib import resources
 import numpy as np
 
 from promethium.data.cache import CachedStoreSource, StoreContent
+from promethium.data.progress import progress
 from promethium.data.store import store_attrs
 from promethium.errors import ConfigError
 from promethium.physics.modelling import cfl_limit, model_shots
@@ -99,7 +100,8 @@ class MarmousiGathers(CachedStoreSource):
         xs, offsets = self._spread(vel.shape[1], dx)
         spread = self.max_offset_m is not None
         gathers = []
-        for i in range(0, self.n_shots, self.shots_per_batch):
+        batches = range(0, self.n_shots, self.shots_per_batch)
+        for i in progress(batches, self.n_shots, "Modelling shots", self.shots_per_batch):
             shots = [(1, int(x)) for x in xs[i : i + self.shots_per_batch]]
             res = model_shots(
                 vel,
@@ -179,7 +181,7 @@ class MarmousiWavefields(CachedStoreSource):
         start = int(math.ceil(2.4 / self.freq_hz / dt)) + 8
         rng = np.random.default_rng(self.seed)
         fields, vels = [], []
-        for _ in range(self.n_items):
+        for _ in progress(range(self.n_items), self.n_items, "Modelling wavefields"):
             z0 = int(rng.integers(0, full.shape[0] - self.nz + 1))
             x0 = int(rng.integers(0, full.shape[1] - self.nx + 1))
             vel = full[z0 : z0 + self.nz, x0 : x0 + self.nx]

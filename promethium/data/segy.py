@@ -78,7 +78,8 @@ def open_segy(path: str | os.PathLike) -> Iterator[segyio.SegyFile]:
 def _field(name: str) -> int:
     if name not in HEADER_FIELDS:
         raise ConfigError(
-            f"data.sort: unknown trace header {name!r}; allowed: {', '.join(HEADER_FIELDS)}"
+            f"sort: unknown trace header {name!r}; allowed: {', '.join(HEADER_FIELDS)}",
+            param="sort",
         )
     return HEADER_FIELDS[name]
 

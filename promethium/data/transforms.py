@@ -33,9 +33,9 @@ class Corruption(Protocol):
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-def _check_probability(key: str, p: float) -> None:
+def _check_probability(p: float) -> None:
     if not 0.0 <= p <= 1.0:
-        raise ConfigError(f"augment.{key}.p: got {p!r}; allowed: a probability in [0, 1]")
+        raise ConfigError.for_parameter("p", p, "a probability in [0, 1]")
 
 
 class Compose:
@@ -55,7 +55,7 @@ class RandomPolarityFlip:
     """Negate the patch with probability ``p``."""
 
     def __init__(self, p: float = 0.5) -> None:
-        _check_probability("polarity", p)
+        _check_probability(p)
         self.p = p
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -67,9 +67,9 @@ class RandomGain:
     """Scale the patch by ``10**(g/20)``, ``g ~ U(db_range)``, with probability ``p``."""
 
     def __init__(self, p: float = 0.5, db_range: Sequence[float] = (-6.0, 6.0)) -> None:
-        _check_probability("gain", p)
+        _check_probability(p)
         if len(db_range) != 2 or db_range[0] > db_range[1]:
-            raise ConfigError(f"augment.gain.db_range: got {db_range!r}; allowed: [low, high]")
+            raise ConfigError.for_parameter("db_range", db_range, "[low, high] with low <= high")
         self.p, self.db_range = p, (float(db_range[0]), float(db_range[1]))
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -83,9 +83,9 @@ class RandomTimeShift:
     """Shift along time by up to ``max_shift`` samples with zero fill (no wrap-around)."""
 
     def __init__(self, p: float = 0.3, max_shift: int = 16) -> None:
-        _check_probability("time_shift", p)
+        _check_probability(p)
         if max_shift < 0:
-            raise ConfigError(f"augment.time_shift.max_shift: got {max_shift!r}; allowed: >= 0")
+            raise ConfigError.for_parameter("max_shift", max_shift, "an integer >= 0")
         self.p, self.max_shift = p, int(max_shift)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:

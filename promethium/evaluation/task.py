@@ -47,7 +47,8 @@ def reference_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]
     ``data.corruption``; corruptions with unset sampling take the file's.
     """
     ecfg = cfg.evaluate
-    source = open_input(str(ecfg.input), cfg.paths.cache_dir, list(ecfg.get("segy_sort", [])))
+    sort = list(ecfg.get("segy_sort", []))
+    source = open_input(str(ecfg.input), cfg.paths.cache_dir, sort, "evaluate.segy_sort")
     if len(source.volume.shape) != 3:
         raise DataError(
             f"{ecfg.input}: evaluate.input must hold (gather, trace, time) gathers; got "
@@ -185,7 +186,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     runtime: dict[str, float] = {"input": 0.0}
     for name, method in methods.items():
         start = time.perf_counter()
-        outputs[name] = method()
+        try:
+            outputs[name] = method()
+        except ConfigError as err:  # a baseline parameter: name its key
+            raise err.at(f"evaluate.baselines.{name}") from None
         runtime[name] = time.perf_counter() - start
     per_gather = {n: score(o, clean, masks if missing else None) for n, o in outputs.items()}
     summary = {name: {**summarise(s), "runtime_s": runtime[name]} for name, s in per_gather.items()}

@@ -107,12 +107,12 @@ class WaveEquationLoss(nn.Module):
     ) -> None:
         super().__init__()
         if not dt or dt <= 0:
-            raise ConfigError(f"physics.dt: got {dt!r}; allowed: a positive time step in s")
+            raise ConfigError.for_parameter("dt", dt, "a positive time step in s")
         dxs = [dx] if isinstance(dx, int | float) else list(dx)
         if not dxs or any(v is None or v <= 0 for v in dxs):
-            raise ConfigError(f"physics.dx: got {dx!r}; allowed: positive spacing(s) in m")
+            raise ConfigError.for_parameter("dx", dx, "positive spacing(s) in m")
         if reduction not in REDUCTIONS:
-            raise ConfigError(f"physics.reduction: got {reduction!r}; allowed: {REDUCTIONS}")
+            raise ConfigError.for_parameter("reduction", reduction, ", ".join(REDUCTIONS))
         stencil_radius(order)
         self.dt, self.dx, self.order = float(dt), [float(v) for v in dxs], order
         self.reduction, self.normalize, self.eps = reduction, normalize, eps

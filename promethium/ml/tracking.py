@@ -40,10 +40,23 @@ _UNACTIONABLE = [
 ]
 
 
+class _NoPromotions(logging.Filter):
+    """Drops Lightning's "Tip: try installing ..." advertisements from the run's output."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in str(record.msg)
+
+
+_NO_PROMOTIONS = _NoPromotions()
+
+
 def filter_unactionable_warnings() -> None:
-    """Silence dependency warnings that users cannot act on (see ``_UNACTIONABLE``)."""
+    """Silence dependency warnings and advertisements that users cannot act on."""
     for pattern in _UNACTIONABLE:
         warnings.filterwarnings("ignore", message=pattern)
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if _NO_PROMOTIONS not in rank_zero.filters:
+        rank_zero.addFilter(_NO_PROMOTIONS)
 
 
 def git_state(root: str | os.PathLike) -> dict[str, Any]:

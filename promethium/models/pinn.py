@@ -161,9 +161,12 @@ class PhysicsInformedNet(PromethiumModel):
         if self._loss is None:
             if self.dt is None or self.dx is None:
                 raise ConfigError("model.dt/model.dx: not set and not configured from data")
-            self._loss = WaveEquationLoss(
-                self.dt, _as_list(self.dx), order=self.order, normalize=self.normalize
-            )
+            try:
+                self._loss = WaveEquationLoss(
+                    self.dt, _as_list(self.dx), order=self.order, normalize=self.normalize
+                )
+            except ConfigError as err:  # dt, dx: this model's own parameters
+                raise err.at("model") from None
         if self.velocity == "field":
             if "velocity" not in batch:
                 raise ConfigError("model.velocity=field: the data delivers no 'velocity' patches")

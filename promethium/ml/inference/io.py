@@ -15,10 +15,11 @@ import numpy as np
 
 from promethium.data.segy import SegyFile, zarr_to_segy
 from promethium.data.store import DATA_ARRAY, is_url, open_store, store_attrs
-from promethium.errors import DataError
+from promethium.errors import ConfigError, DataError
 from promethium.ml.inference.streaming import publish
 
 SEGY_SUFFIXES = (".sgy", ".segy")
+OUTPUT_SUFFIXES = (".zarr", *SEGY_SUFFIXES, ".npy")
 ATTR_KEYS = ("dt", "dx", "axis_names", "units")
 
 
@@ -97,7 +98,10 @@ def kind_of(path: str | os.PathLike) -> str:
 
 
 def open_input(
-    path: str | os.PathLike, cache_dir: str | os.PathLike, segy_sort: Sequence[str]
+    path: str | os.PathLike,
+    cache_dir: str | os.PathLike,
+    segy_sort: Sequence[str],
+    sort_key: str = "infer.segy_sort",
 ) -> InferenceInput:
     """Open ``path`` for lazy reads (SEG-Y is converted once into ``cache_dir``).
 
@@ -127,7 +131,10 @@ def open_input(
         )
         attrs["units"]["dt"] = "sample"  # a bare array carries no sampling
         return InferenceInput(path, volume, attrs, None)
-    store = SegyFile(str(path), list(segy_sort)).prepare(cache_dir) if kind == "segy" else path
+    try:
+        store = SegyFile(str(path), list(segy_sort)).prepare(cache_dir) if kind == "segy" else path
+    except ConfigError as err:
+        raise err.renamed(sort_key) from None
     return _store_input(path, Path(store))
 
 
@@ -216,6 +223,20 @@ def upload(work: Path, url: str, overwrite: bool) -> None:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def check_output_kind(target: Path | str) -> None:
+    """Refuse an output whose suffix names no format we write.
+
+    Raises:
+        ConfigError: naming ``output`` and the allowed suffixes.
+    """
+    suffix = Path(str(target).rstrip("/")).suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise ConfigError(
+            f"output: {target} has unknown output kind {suffix or '(no suffix)'!r}; allowed "
+            f"suffixes: {', '.join(OUTPUT_SUFFIXES)}"
+        )
+
+
 def check_output(target: Path | str, overwrite: bool, source: InferenceInput) -> None:
     """Refuse an existing output (unless ``overwrite``) and outputs the input cannot make.
 
@@ -223,6 +244,7 @@ def check_output(target: Path | str, overwrite: bool, source: InferenceInput) ->
         DataError: naming the output.
     """
     url = is_url(target)
+    check_output_kind(target)
     if url and kind_of(target) != "zarr":
         raise DataError(f"{target}: URL outputs must be Zarr stores (output=...)")
     if not overwrite and (_store_exists(str(target)) if url else Path(target).exists()):
@@ -251,6 +273,7 @@ def _store_exists(url: str) -> bool:
 __all__ = [
     "InferenceInput",
     "check_output",
+    "check_output_kind",
     "export",
     "kind_of",
     "open_input",

@@ -17,7 +17,14 @@ from promethium.data.store import is_url
 from promethium.errors import ConfigError, DataError
 from promethium.files import write_metrics
 from promethium.ml.inference.engine import resolve_device
-from promethium.ml.inference.io import check_output, export, open_input, staging_path, upload
+from promethium.ml.inference.io import (
+    check_output,
+    check_output_kind,
+    export,
+    open_input,
+    staging_path,
+    upload,
+)
 from promethium.ml.inference.ownership import OwnerLock
 from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict, work_path
@@ -117,6 +124,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     ckpt = Path(_required(cfg, "ckpt_path", "outputs/runs/<run>/checkpoints/last.ckpt"))
     source_path = _required(cfg, "input", "survey.zarr")
     output = _required(cfg, "output", "denoised.zarr")
+    check_output_kind(output)
     # an object-store output is predicted into a local staging store (the resumable work
     # store needs atomic renames), then uploaded chunk by chunk
     target = staging_path(output, cfg.paths.cache_dir) if is_url(output) else Path(output)

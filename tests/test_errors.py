@@ -1,0 +1,144 @@
+"""One clear line per mistake, naming a key that exists, on stderr (issue #19, items 5-7)."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from promethium.data.store import store_attrs, write_store
+from promethium.errors import ConfigError, DataError
+from promethium.ml.train import run as train
+from tests.conftest import ROOT, TINY, TINY_DATA, TINY_MODEL, compose_config
+
+
+def cli(tmp_path, *args, timeout=300):
+    cmd = [sys.executable, str(ROOT / "run.py"), *args]
+    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout)
+
+
+def named_key(message: str) -> str:
+    return message.split(":", 1)[0].strip()
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("augment.transforms.0.p=1.5", "augment.transforms.0.p"),
+        ("augment.transforms.1.db_range=[3,1]", "augment.transforms.1.db_range"),
+        ("augment.transforms.2.max_shift=-4", "augment.transforms.2.max_shift"),
+        ("trainer.max_epochs=-3", "trainer.max_epochs"),
+    ],
+)
+def test_errors_name_keys_that_exist_in_the_composed_config(tmp_path, override, key):
+    cfg = compose_config(tmp_path, [override])
+    with pytest.raises(ConfigError) as err:
+        train(cfg)
+    assert named_key(str(err.value)) == key
+    assert OmegaConf.select(cfg, key, default="<missing>") != "<missing>", key
+
+
+def test_segy_sort_errors_name_the_option_or_key(tmp_path):
+    from tests.test_segy import write_prestack
+
+    write_prestack(tmp_path / "shots.sgy")
+    script = [sys.executable, str(ROOT / "scripts" / "segy_to_zarr.py")]
+    run = subprocess.run(
+        [*script, str(tmp_path / "shots.sgy"), str(tmp_path / "s.zarr"), "--sort", "Nope"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2 and run.stderr.startswith("error: --sort: unknown trace header")
+    cfg = compose_config(
+        tmp_path, [f"data.path={tmp_path / 'shots.sgy'}", "data.source.sort=[Nope]"], data="segy"
+    )
+    with pytest.raises(ConfigError) as err:
+        train(cfg)
+    assert named_key(str(err.value)) == "data.source.sort"
+    assert OmegaConf.select(cfg, "data.source.sort") is not None
+
+
+def test_training_on_nan_names_the_trace_and_sample(tmp_path):
+    values = np.random.default_rng(0).standard_normal((8, 24, 48)).astype(np.float32)
+    attrs = store_attrs(
+        dt=0.004, dx=[None, 10.0], axis_names=["gather", "trace", "time"], provenance="t"
+    )
+    write_store(tmp_path / "s.zarr", values, attrs)
+    bad = tmp_path / "bad.zarr"
+    write_store(bad, values, attrs)
+    import zarr
+
+    data = zarr.open_group(str(bad), mode="r+")["data"]
+    data[:, 5, 17] = np.nan  # every gather: whichever patch is read first meets it
+    cfg = compose_config(tmp_path, [f"data.path={bad}", "data.patch_size=[24,48]"], data="zarr")
+    with pytest.raises(DataError, match=r"NaN or inf value at gather \d+, trace 5, sample 17"):
+        train(cfg)
+
+
+def test_a_patch_larger_than_the_data_warns_once(tmp_path, caplog):
+    cfg = compose_config(tmp_path, ["data.patch_size=[32,32]", "trainer=debug"])  # 24 traces
+    with caplog.at_level(logging.WARNING, logger="promethium.data.datamodule"):
+        train(cfg)
+    warnings = [r for r in caplog.records if "larger than the data" in r.getMessage()]
+    assert len(warnings) == 1 and "trace 32 > 24" in warnings[0].getMessage()
+
+
+def test_refused_run_says_one_line_on_stderr_and_leaves_no_run_folder(tmp_path):
+    run = cli(tmp_path, "model.name=nosuch", f"hydra.run.dir={tmp_path / 'run'}")
+    assert run.returncode == 2
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "model.name: unknown model 'nosuch'" in errors[0]
+    assert "unknown model" not in run.stdout and "Traceback" not in run.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_infer_refuses_an_unknown_output_kind(tmp_path):
+    np.save(tmp_path / "in.npy", np.zeros((2, 16, 32), np.float32))
+    ckpt = tmp_path / "missing.ckpt"  # refused before the checkpoint is even read
+    run = cli(
+        tmp_path,
+        "task=infer",
+        f"ckpt_path={ckpt}",
+        f"input={tmp_path / 'in.npy'}",
+        f"output={tmp_path / 'out.txt'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    )
+    assert run.returncode == 2 and "unknown output kind '.txt'" in run.stderr, run.stderr
+    assert ".zarr, .sgy, .segy, .npy" in run.stderr
+    assert not (tmp_path / "out.txt").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("hydra.sweeper.direction=up", "hydra.sweeper.direction: got 'up'"),
+        ("hydra.sweeper.params.model.depth=chose(1,2)", "hydra.sweeper.params.model.depth:"),
+        ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials: got 0"),
+    ],
+)
+def test_sweeper_config_errors_are_one_line(tmp_path, override, message):
+    run = cli(tmp_path, "-m", "hydra/sweeper=optuna", override, f"hydra.sweep.dir={tmp_path}/s")
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_help_is_promethiums_and_lightning_tips_are_gone(tmp_path):
+    run = cli(tmp_path, "--help")
+    assert run.returncode == 0 and run.stdout.startswith("Promethium")
+    assert "task=infer" in run.stdout and "powered by Hydra" not in run.stdout
+    train_run = cli(
+        tmp_path,
+        *TINY,
+        *TINY_DATA["synthetic"],
+        *TINY_MODEL["unet"],
+        "logger=none",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+    )
+    assert train_run.returncode == 0, train_run.stderr[-2000:]
+    assert "Tip:" not in train_run.stdout + train_run.stderr
