@@ -16,7 +16,10 @@ import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from pathlib import Path
+
+from promethium.errors import DataError
 
 #: a marker that is still empty this long after its creation was left by a killed writer
 _UNWRITTEN_GRACE_S = 10.0
@@ -147,3 +150,43 @@ class OwnerLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+#: a publishing marker older than this is taken over even if its owner seems alive
+PUBLISH_STALE_S = 3600.0
+
+
+def publish_once(work: Path, export_work: Callable[[Path], None]) -> bool:
+    """Export a complete work store unless another shard is already doing it.
+
+    Shards that finish together both see every chunk done; an exclusively created
+    marker beside the work store lets exactly one of them export it. A marker left by a
+    killed publisher (its process gone, or older than an hour) is taken over.
+
+    Returns:
+        Whether this process exported it.
+    """
+    lock = OwnerLock(work.with_name(f"{work.name}.publishing"), stale_after=PUBLISH_STALE_S)
+    if lock.acquire() is not None:
+        return False
+    with lock:
+        if not work.exists():  # a publisher killed after its rename finished the job
+            return False
+        export_work(work)
+    return True
+
+
+def claim_output(work: Path, output: str) -> OwnerLock:
+    """Mark ``output``'s work store as taken by this (unsharded) run.
+
+    Raises:
+        DataError: naming the live process that is writing the same output.
+    """
+    lock = OwnerLock(work.with_name(f"{work.name}.lock"))
+    holder = lock.acquire()
+    if holder is not None:
+        raise DataError(
+            f"{output}: another inference is writing this output ({holder.describe()}); wait "
+            f"for it to end, or stop it and rerun to resume (marker: {lock.path})"
+        )
+    return lock

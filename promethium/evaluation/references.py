@@ -1,0 +1,95 @@
+"""The gathers an evaluation scores: held-out test gathers or a clean reference file,
+corrupted with a fixed seed."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from promethium.config import build_node
+from promethium.data.store import open_store
+from promethium.data.transforms import bind_store_sampling, make_corruption
+from promethium.errors import ConfigError, DataError
+from promethium.ml.builders import build_datamodule
+from promethium.ml.inference.io import open_input
+
+log = logging.getLogger("promethium.evaluate")
+
+
+def reference_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]:
+    """``evaluate.input``: the first ``n_gathers`` gathers of a clean reference file.
+
+    The corruption is ``evaluate.corruption`` (a list like ``data.corruption``), else
+    ``data.corruption``; corruptions with unset sampling take the file's.
+    """
+    ecfg = cfg.evaluate
+    sort = list(ecfg.get("segy_sort", []))
+    source = open_input(str(ecfg.input), cfg.paths.cache_dir, sort, "evaluate.segy_sort")
+    if len(source.volume.shape) != 3:
+        raise DataError(
+            f"{ecfg.input}: evaluate.input must hold (gather, trace, time) gathers; got "
+            f"shape {tuple(source.volume.shape)}"
+        )
+    clean = np.asarray(source.volume[: int(ecfg.n_gathers)], dtype=np.float32)
+    key = "evaluate.corruption" if ecfg.get("corruption") is not None else "data.corruption"
+    corruption = make_corruption(build_node(cfg, key))
+    bind_store_sampling(corruption, source.attrs)
+    return clean, source.attrs, corruption
+
+
+def held_out_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]:
+    """The clean test gathers ``(G, trace, time)``, the store attributes and the corruption."""
+    if cfg.evaluate.get("input"):
+        return reference_gathers(cfg)
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("test")
+    _, array = open_store(datamodule.path)
+    if array.ndim != 3:
+        raise DataError(
+            f"{datamodule.path}: evaluate needs a (gather, trace, time) store; got {array.shape}"
+        )
+    regions = datamodule.datasets["test"].regions[: int(cfg.evaluate.n_gathers)]
+    if not regions:
+        raise DataError(
+            f"{datamodule.path}: the test split holds no gathers; raise data.test_fraction"
+        )
+    clean = np.stack([np.asarray(array[r.lead], dtype=np.float32) for r in regions])
+    return clean, datamodule.store_attrs, datamodule.corruption
+
+
+def scorable(
+    clean: np.ndarray, attrs: dict[str, Any], corruption: Any
+) -> tuple[np.ndarray, dict[str, Any], Any]:
+    """The gathers that carry signal: SNR, PSNR and SSIM are undefined against zeros.
+
+    Raises:
+        DataError: when there is no gather, or every reference gather is all zero.
+    """
+    energy = np.abs(clean).reshape(len(clean), -1).max(axis=1) if len(clean) else clean
+    if not np.any(energy > 0):
+        raise DataError(
+            f"evaluate: {len(clean)} reference gather(s), none with signal (all zero); SNR, "
+            "PSNR and SSIM are undefined against zeros: choose another evaluate.input or data"
+        )
+    if np.any(energy == 0):
+        log.warning(
+            "evaluate: gathers %s of the reference are all zero and are not scored",
+            np.flatnonzero(energy == 0).tolist(),
+        )
+    return clean[energy > 0], attrs, corruption
+
+
+def corrupt(clean: np.ndarray, corruption: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Corrupt each gather with one seeded generator: ``(inputs, masks (G, trace))``."""
+    if corruption is None:
+        raise ConfigError("data.corruption: evaluate needs a corruption to undo; none is set")
+    rng = np.random.default_rng(seed)
+    pairs = [corruption(g.copy(), rng) for g in clean]
+    inputs = np.stack([p[0] for p in pairs]).astype(np.float32)
+    masks = np.stack(
+        [np.broadcast_to(p[1], g.shape)[..., 0] for p, g in zip(pairs, clean, strict=True)]
+    )
+    return inputs, masks

@@ -1,0 +1,60 @@
+"""Library objects of a training run, built from a composed config.
+
+The data module, the Lightning module (network from the registry, optimiser, scheduler,
+loss) and the trainer with its callbacks and loggers; the train task, the evaluate task
+and ``scripts/bench_train.py`` build them the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from promethium.config import build_collection, build_model, build_node
+from promethium.ml.datamodule import SeismicDataModule
+from promethium.ml.module import SeismicLitModule
+from promethium.ml.pruning import pruning_callback
+
+log = logging.getLogger(__name__)
+
+
+def build_datamodule(cfg: DictConfig) -> SeismicDataModule:
+    """The data module of ``cfg.data`` with the augmentation of ``cfg.augment``."""
+    return build_node(cfg, "data", augment=build_node(cfg, "augment"))
+
+
+def build_module(cfg: DictConfig) -> SeismicLitModule:
+    """The Lightning module: network from the registry plus the task's optimiser and loss."""
+    return SeismicLitModule(
+        net=build_model(cfg.model),
+        optimizer=build_node(cfg, "task.optimizer"),
+        scheduler=build_node(cfg, "task.scheduler"),
+        loss=build_node(cfg, "task.loss"),
+        monitor=cfg.task.monitor,
+        config=OmegaConf.to_container(cfg, resolve=True),
+    )
+
+
+def build_trainer(cfg: DictConfig) -> pl.Trainer:
+    """The Lightning ``Trainer`` with the configured callbacks and loggers."""
+    callbacks = build_collection(cfg, "callbacks")
+    pruning = pruning_callback(cfg)  # only inside an Optuna sweep job
+    if pruning is not None:
+        callbacks.append(pruning)
+    loggers = build_collection(cfg, "logger")
+    if not loggers:  # the LR monitor refuses a trainer without loggers; nothing to log to
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if cfg.trainer.get("sync_batchnorm") and not torch.cuda.is_available():
+        # torch's SyncBatchNorm runs on GPUs only; CPU ranks keep per-rank statistics
+        log.info("trainer.sync_batchnorm: off (SyncBatchNorm needs CUDA)")
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            cfg.trainer.sync_batchnorm = False
+    if not cfg.trainer.get("enable_progress_bar", True):
+        # Lightning refuses a progress-bar callback when the bar is off; the flag wins
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    return build_node(cfg, "trainer", callbacks=callbacks, logger=loggers or False)

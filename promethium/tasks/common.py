@@ -1,0 +1,104 @@
+"""What every task shares: the wrapper that runs it, and the checkpoint-side helpers.
+
+:func:`execute` is the one way a task runs, from ``run.py`` and from
+:mod:`promethium.api` alike: it checks the config, seeds, isolates the job's
+environment, runs the task's ``run(cfg) -> dict``, logs, and writes the metrics
+atomically as strict JSON. A task module may define ``metrics_file(cfg, metrics)`` to
+name its metrics file (``None``: this process writes none, e.g. DDP ranks other than 0).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from promethium.config import check_config
+from promethium.errors import ConfigError
+from promethium.files import write_metrics
+from promethium.ml.checkpoints import read_checkpoint
+from promethium.ml.inference.tta import TestTimeAugmentation
+
+log = logging.getLogger("promethium.tasks")
+TaskFn = Callable[[DictConfig], dict[str, Any]]
+
+
+def task_function(cfg: DictConfig) -> tuple[TaskFn, Callable[[DictConfig, dict], str | None]]:
+    """The task's ``run`` (``cfg.task.fn``) and its metrics-file naming."""
+    module_name, _, name = str(cfg.task.fn).rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+        fn = getattr(module, name)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"task.fn: cannot import {cfg.task.fn!r} ({err})") from err
+    return fn, getattr(module, "metrics_file", lambda cfg, metrics: "metrics.json")
+
+
+def execute(cfg: DictConfig) -> dict[str, Any]:
+    """Run the task of ``cfg`` (see the module docstring); returns its metrics."""
+    from promethium.ml.distributed import job_environment
+
+    check_config(cfg)
+    fn, metrics_file = task_function(cfg)
+    if cfg.get("seed") is not None:
+        from lightning.fabric.utilities.seed import seed_everything
+
+        seed_everything(int(cfg.seed), workers=True)  # python, numpy, torch, loader workers
+    start = time.perf_counter()
+    with job_environment():  # a multirun's next job must not inherit DDP launcher state
+        metrics = fn(cfg)
+    name = metrics_file(cfg, metrics)
+    if name is not None:
+        write_metrics(Path(cfg.paths.output_dir) / name, metrics)
+    log.info("task %s done in %.1f s", cfg.task.name, time.perf_counter() - start)
+    return metrics
+
+
+def checkpoint_path(cfg: DictConfig) -> Path:
+    """``ckpt_path`` of an infer or evaluate task, which must name an existing file.
+
+    Raises:
+        ConfigError: when it is not set.
+    """
+    value = cfg.get("ckpt_path")
+    if value in (None, "", "???"):
+        raise ConfigError(
+            f"ckpt_path: required for task={cfg.task.name}; e.g. "
+            "ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt"
+        )
+    return Path(str(value))
+
+
+def load_network(
+    cfg: DictConfig, tta: bool, map_location: str | torch.device = "cpu"
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The checkpoint's network (wrapped in test-time augmentation when ``tta``) and config.
+
+    Raises:
+        DataError: a missing or unusable checkpoint (see :func:`read_checkpoint`).
+    """
+    from promethium.ml.checkpoints import network_from_checkpoint
+
+    path = checkpoint_path(cfg)
+    ckpt = read_checkpoint(path, map_location)
+    net = network_from_checkpoint(ckpt, path).to(map_location).eval()
+    return (TestTimeAugmentation(net) if tta else net), ckpt["hyper_parameters"]["config"]
+
+
+def patch_size(value: Any, train_config: dict[str, Any], key: str) -> list[int] | int:
+    """The tiling patch: ``value`` if set, else the patch the checkpoint was trained on.
+
+    Raises:
+        ConfigError: naming ``key`` when neither is known.
+    """
+    if value is None:
+        value = train_config.get("data", {}).get("patch_size")
+        if not value:
+            raise ConfigError(f"{key}: the checkpoint has no training patch size; set one")
+    return OmegaConf.to_object(value) if OmegaConf.is_config(value) else value

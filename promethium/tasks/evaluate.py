@@ -1,0 +1,133 @@
+"""The ``evaluate`` task: the trained network against classical baselines on held-out gathers.
+
+``python run.py task=evaluate ckpt_path=CKPT [data=...]``: the test gathers of the
+configured data (the same split as training), or the gathers of a clean reference file
+(``evaluate.input``, Zarr, SEG-Y or ``.npy``), corrupted by ``data.corruption`` (or
+``evaluate.corruption``) with a fixed seed, go through tiled inference and through the
+classical baselines that suit the corruption (interpolation when traces are missing,
+denoising when live traces are changed); every method is scored against the clean
+gathers, and the run folder gets ``metrics.json``, ``scores.csv`` (per gather),
+``evaluation.npz`` (all arrays) and ``report.md`` with figures.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from promethium.errors import ConfigError, DataError
+from promethium.evaluation.methods import methods_for
+from promethium.evaluation.metrics import METRICS, score, summarise
+from promethium.evaluation.references import corrupt, held_out_gathers, scorable
+from promethium.evaluation.report import write_report
+from promethium.ml.inference import tiled_predict
+from promethium.tasks.common import checkpoint_path, load_network, patch_size
+
+log = logging.getLogger("promethium.evaluate")
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Score the checkpoint's network and the baselines; write the report.
+
+    Returns:
+        ``<method>/<metric>`` means, plus ``methods`` (mean and spread per metric, and
+        runtime, per method) and ``best`` (the best method per metric), which the task
+        wrapper writes to ``metrics.json``.
+    """
+    ecfg = cfg.evaluate
+    n_gathers = ecfg.n_gathers
+    if not isinstance(n_gathers, int) or isinstance(n_gathers, bool) or n_gathers < 1:
+        raise ConfigError(f"evaluate.n_gathers: got {n_gathers!r}; allowed: a positive integer")
+    ckpt = checkpoint_path(cfg)
+    if not ckpt.is_file():
+        raise DataError(f"{ckpt}: no such checkpoint (ckpt_path)")
+    network, train_config = load_network(cfg, bool(ecfg.get("tta", False)))
+    clean, attrs, corruption = scorable(*held_out_gathers(cfg))
+    inputs, masks = corrupt(clean, corruption, int(ecfg.seed))
+    dt = float(attrs["dt"])
+    dx = next((float(v) for v in attrs.get("dx", [])[::-1] if v), 1.0)
+    missing = bool((masks == 0).any())
+    patch = patch_size(ecfg.patch_size, train_config, "evaluate.patch_size")
+
+    def predict() -> np.ndarray:
+        out = tiled_predict(
+            network, inputs, patch, ecfg.overlap, ecfg.batch_size, device=ecfg.device
+        )
+        if missing and ecfg.get("keep_observed", True):
+            # like the classical methods, keep the recorded traces as they are
+            out = np.where(masks[..., None].astype(bool), inputs, out)
+        return out
+
+    methods = {"network": predict, **methods_for(cfg, inputs, masks, clean, dt, dx, missing)}
+    outputs, runtime = run_methods(inputs, methods)
+    per_gather = {n: score(o, clean, masks if missing else None) for n, o in outputs.items()}
+    summary = {name: {**summarise(s), "runtime_s": runtime[name]} for name, s in per_gather.items()}
+    best = _best_methods(summary)
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out_dir / "evaluation.npz", clean=clean, masks=masks, **outputs)
+    _write_csv(out_dir / "scores.csv", per_gather)
+    write_report(
+        out_dir, clean, outputs, masks if missing else None, summary, best, dt, dx, int(ecfg.panels)
+    )
+    log.info(
+        "evaluate: %s", ", ".join(f"{k} {_db(v['snr_db']['mean'])}" for k, v in summary.items())
+    )
+    means = {
+        f"{name}/{metric}": v["mean"]
+        for name, s in summary.items()
+        for metric, v in s.items()
+        if isinstance(v, dict)
+    }
+    return {**means, "methods": summary, "best": best}
+
+
+def run_methods(
+    inputs: np.ndarray, methods: dict[str, Callable[[], np.ndarray]]
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Each method's output and runtime (s); the corrupted input is method ``input``."""
+    outputs: dict[str, np.ndarray] = {"input": inputs}
+    runtime: dict[str, float] = {"input": 0.0}
+    for name, method in methods.items():
+        start = time.perf_counter()
+        try:
+            outputs[name] = method()
+        except ConfigError as err:  # a baseline parameter: name its key
+            raise err.at(f"evaluate.baselines.{name}") from None
+        runtime[name] = time.perf_counter() - start
+    return outputs, runtime
+
+
+def _db(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.2f} dB"
+
+
+def _best_methods(summary: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Per metric, the method (the corrupted input excluded) with the best mean."""
+    best = {}
+    candidates = {k: v for k, v in summary.items() if k != "input"}
+    metrics = {m for s in candidates.values() for m in s if isinstance(s[m], dict)}
+    for metric in sorted(metrics):
+        higher = METRICS.get(metric, (None, True))[1]
+        defined = [k for k in candidates if candidates[k][metric]["mean"] is not None]
+        if defined:
+            pick = max if higher else min
+            best[metric] = pick(defined, key=lambda k: candidates[k][metric]["mean"])
+    return best
+
+
+def _write_csv(path: Path, per_gather: dict[str, dict[str, np.ndarray]]) -> None:
+    metrics = sorted({m for s in per_gather.values() for m in s})
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["method", "gather", *metrics])
+        for name, scores in per_gather.items():
+            for g in range(len(next(iter(scores.values())))):
+                writer.writerow([name, g, *(f"{scores[m][g]:.6g}" for m in metrics)])

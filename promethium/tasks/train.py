@@ -1,0 +1,144 @@
+"""The ``train`` task: fit the configured network, validate, test the best checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from promethium.errors import ConfigError
+from promethium.ml.builders import build_datamodule, build_module, build_trainer
+from promethium.ml.checkpoints import check_resumable, read_checkpoint
+from promethium.ml.datamodule import SeismicDataModule
+from promethium.ml.distributed import is_rank_zero, launches_ranks, share_job_config
+from promethium.ml.module import SeismicLitModule
+from promethium.ml.tracking import filter_unactionable_warnings, save_run_info, tag_mlflow_runs
+
+log = logging.getLogger("promethium.train")
+
+
+def resolve_checkpoint(cfg: DictConfig) -> str | None:
+    """``ckpt_path``: ``last`` means this run folder's ``checkpoints/last.ckpt``.
+
+    Checkpoints are written at the end of each epoch (``last.ckpt`` and the best one), so
+    a run resumes from its last finished epoch; a run killed during its first epoch has
+    nothing to resume and is started again. The checkpoint must be a readable Promethium
+    checkpoint of the same model config. Resuming into the same run folder
+    (``hydra.run.dir=<old run>``) also continues the same MLflow run, whose id the first
+    start left in ``mlflow_run_id.txt``.
+
+    Raises:
+        ConfigError: no checkpoint there, or one of another model config.
+        DataError: a file that is not a Promethium checkpoint.
+    """
+    ckpt = cfg.get("ckpt_path")
+    if ckpt is None:
+        return None
+    output_dir = Path(cfg.paths.output_dir)
+    path = output_dir / "checkpoints" / "last.ckpt" if ckpt == "last" else Path(ckpt)
+    if not path.is_file():
+        started = ckpt == "last" and (output_dir / ".hydra").is_dir()
+        raise ConfigError(
+            f"ckpt_path: no checkpoint at {path}; "
+            + (
+                "checkpoints are written at the end of each epoch, and this run ended before "
+                "its first epoch did: start it again without ckpt_path"
+                if started
+                else "use a .ckpt file, or ckpt_path=last with hydra.run.dir set to the run "
+                "folder to resume"
+            )
+        )
+    check_resumable(read_checkpoint(path), path, OmegaConf.to_container(cfg.model, resolve=True))
+    run_id_file = output_dir / "mlflow_run_id.txt"
+    if OmegaConf.select(cfg, "logger.mlflow") is not None and run_id_file.exists():
+        with open_dict(cfg):
+            cfg.logger.mlflow.run_id = run_id_file.read_text().strip()
+    return str(path)
+
+
+def _floats(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def validation_metrics(
+    trainer: pl.Trainer, module: SeismicLitModule, datamodule: SeismicDataModule
+) -> dict[str, float]:
+    """The ``val/*`` metrics of the fitted weights.
+
+    A resume of a run that had already finished trains no epoch and so logs no
+    validation; the restored weights are then validated, so its metrics equal the
+    finished run's instead of losing every ``val/`` key.
+    """
+    metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
+    if not metrics and not trainer.interrupted:
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+        metrics = _floats(
+            {k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        )
+    return metrics
+
+
+def best_checkpoint(trainer: pl.Trainer) -> str | None:
+    """The best checkpoint to test, or None (the fitted weights) if it is not on disk."""
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    if best and not Path(best).is_file():
+        log.warning("best checkpoint %s is missing; testing the fitted weights instead", best)
+        return None
+    return best or None
+
+
+def metrics_file(cfg: DictConfig, metrics: dict[str, Any]) -> str | None:
+    """``metrics.json``, written by DDP rank 0 only."""
+    return "metrics.json" if is_rank_zero() else None
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train (and test) the configured model; return the final metrics.
+
+    The returned dict holds the last validation metrics (including ``cfg.task.monitor``),
+    the best monitored value and the test metrics of the best checkpoint. Run it through
+    :func:`promethium.tasks.common.execute`, which seeds and writes ``metrics.json``.
+    """
+    filter_unactionable_warnings()
+    output_dir = Path(cfg.paths.output_dir)
+    ckpt_path = resolve_checkpoint(cfg)
+    rank_zero = is_rank_zero()  # only rank 0 writes run-folder files (DDP)
+    info = save_run_info(cfg, output_dir) if rank_zero else {}
+    module = build_module(cfg)  # cheap config errors (model, optimiser) before data is made
+    datamodule = build_datamodule(cfg)
+    trainer = build_trainer(cfg)
+    if launches_ranks(trainer):
+        share_job_config(cfg, output_dir)  # the launched ranks run this job, not argv
+    if rank_zero:
+        tag_mlflow_runs(trainer.loggers, info, output_dir, cfg)
+    # weights_only: never torch's default, which an environment variable can loosen
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    return final_metrics(cfg, trainer, module, datamodule)
+
+
+def final_metrics(
+    cfg: DictConfig, trainer: pl.Trainer, module: SeismicLitModule, datamodule: SeismicDataModule
+) -> dict[str, float]:
+    """Validation metrics, the best monitored value and the best checkpoint's test metrics."""
+    metrics = validation_metrics(trainer, module, datamodule)
+    if cfg.task.get("test", True) and not trainer.interrupted:
+        best = best_checkpoint(trainer)
+        results = trainer.test(
+            module, datamodule=datamodule, ckpt_path=best, verbose=False, weights_only=True
+        )
+        metrics.update(_floats(results[0]) if results else {})
+    ckpt = trainer.checkpoint_callback
+    if ckpt is not None and ckpt.best_model_score is not None:
+        metrics[f"{cfg.task.monitor}_best"] = float(ckpt.best_model_score)
+    # metrics with nothing to measure (e.g. snr_missing when no trace was removed) are NaN
+    monitor = cfg.task.monitor
+    metrics = {k: v for k, v in metrics.items() if k == monitor or math.isfinite(v)}
+    if monitor not in metrics or not math.isfinite(metrics[monitor]):
+        log.warning(
+            "Monitored metric %s is missing or not finite: %s", monitor, metrics.get(monitor)
+        )
+    return metrics
