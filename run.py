@@ -17,11 +17,11 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import get_method
 from omegaconf import DictConfig
 
 from promethium.config import register_resolvers
 from promethium.errors import PromethiumError
+from promethium.tasks.common import execute
 
 # Let configs find the project from any working directory (`python /path/to/run.py`).
 os.environ.setdefault("PROMETHIUM_ROOT", str(Path(__file__).resolve().parent))
@@ -53,8 +53,8 @@ def quote_sweeper_params(argv: list[str]) -> list[str]:
 
 
 def run_task(cfg: DictConfig) -> dict:
-    """Call the task function named by ``cfg.task.fn`` and return its metrics."""
-    return get_method(cfg.task.fn)(cfg)
+    """Run the task of ``cfg.task.fn`` through the one task wrapper; return its metrics."""
+    return execute(cfg)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")

@@ -1,9 +1,13 @@
-"""Python API: the same code paths as the command line, for notebooks and services.
+"""Python API: the command line's tasks as functions, for notebooks and services.
 
-from promethium import api
-cfg = api.compose(["model=dae", "trainer.max_epochs=2"])
-metrics = api.train(cfg)
-net = api.load_model(metrics_dir / "checkpoints/last.ckpt")
+    from promethium import api
+    cfg = api.compose(["model=dae", "trainer.max_epochs=2"])
+    metrics = api.train(cfg)
+    net = api.load_model(f"{cfg.paths.output_dir}/checkpoints/last.ckpt")
+    api.infer(api.compose(["task=infer", "ckpt_path=CKPT", "input=in.zarr", "output=out.zarr"]))
+
+Each task runs through :func:`promethium.tasks.common.execute`, exactly as ``run.py``
+runs it (config check, seeding, metrics written atomically).
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from hydra import initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
 from promethium.config import build_model, register_resolvers
+from promethium.errors import ConfigError
 from promethium.ml.checkpoints import network_from_checkpoint, read_checkpoint
 from promethium.models import PromethiumModel
+from promethium.tasks.common import execute
 
 PROJECT_ROOT = Path(os.environ.get("PROMETHIUM_ROOT", Path(__file__).resolve().parents[1]))
 
@@ -31,11 +37,13 @@ def compose(
     """Compose ``conf/config.yaml`` with command-line style ``overrides``.
 
     Args:
-        overrides: e.g. ``["model=dae", "data.batch_size=8"]``.
+        overrides: e.g. ``["model=dae", "data.batch_size=8"]``; ``task=infer`` or
+            ``task=evaluate`` compose those tasks.
         output_dir: run folder (default ``outputs/api/<timestamp>`` under the project).
 
     Returns:
-        The composed config, ready for :func:`train` (no Hydra runtime needed).
+        The composed config, ready for :func:`train`, :func:`infer` or :func:`evaluate`
+        (no Hydra runtime needed).
     """
     register_resolvers()
     os.environ.setdefault("PROMETHIUM_ROOT", str(PROJECT_ROOT))
@@ -48,11 +56,28 @@ def compose(
     return cfg
 
 
+def _run(cfg: DictConfig, task: str) -> dict[str, Any]:
+    if cfg.task.name != task:
+        raise ConfigError(
+            f"task: api.{task} needs a config composed with task={task}; got "
+            f"task={cfg.task.name} (api.compose([..., 'task={task}']))"
+        )
+    return execute(cfg)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Run the ``train`` task on a composed config; returns its metrics."""
-    from promethium.ml.train import run
+    return _run(cfg, "train")
 
-    return run(cfg)
+
+def infer(cfg: DictConfig) -> dict[str, Any]:
+    """Run the ``infer`` task (``task=infer ckpt_path=... input=... output=...``)."""
+    return _run(cfg, "infer")
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Run the ``evaluate`` task (``task=evaluate ckpt_path=...``); returns its scores."""
+    return _run(cfg, "evaluate")
 
 
 def load_model(
@@ -73,13 +98,18 @@ def load_model(
 def load_checkpoint(
     ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu"
 ) -> tuple[PromethiumModel, dict[str, Any]]:
-    """Like :func:`load_model`, and also return the training run's config (a plain dict).
-
-    Inference and evaluation read the training patch size from it; one read of the file.
-    """
+    """Like :func:`load_model`, and also return the training run's config (a plain dict)."""
     ckpt = read_checkpoint(ckpt_path, map_location)
     net = network_from_checkpoint(ckpt, ckpt_path)
     return net.to(map_location).eval(), ckpt["hyper_parameters"]["config"]
 
 
-__all__ = ["build_model", "compose", "load_checkpoint", "load_model", "train"]
+__all__ = [
+    "build_model",
+    "compose",
+    "evaluate",
+    "infer",
+    "load_checkpoint",
+    "load_model",
+    "train",
+]

@@ -5,9 +5,32 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
+
+from promethium.errors import DataError
+
+
+def replace_atomically(new: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Move ``new`` (a file or a folder) to ``target``, replacing what is there.
+
+    A file replaces a file in one ``os.replace``; an existing folder (or a file replaced
+    by a folder) is first renamed aside and removed only after ``new`` is in place, so
+    ``target`` always holds either the old or the new content.
+    """
+    new, target = Path(new), Path(target)
+    if not target.exists() or (target.is_file() and new.is_file()):
+        os.replace(new, target)
+        return
+    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    os.replace(target, old)
+    os.replace(new, target)
+    if old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        old.unlink()
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -20,9 +43,27 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         tmp.write_text(text)
-        os.replace(tmp, path)
+        replace_atomically(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def refuse_existing(
+    target: str | os.PathLike, overwrite: bool, how: str, exists: bool | None = None
+) -> None:
+    """Refuse to replace an existing output unless ``overwrite``.
+
+    Args:
+        target: the output path.
+        overwrite: whether replacing it was asked for.
+        how: how the caller asks for it, e.g. ``set infer.overwrite=true``.
+        exists: whether it exists, for outputs that are not local paths (URLs).
+
+    Raises:
+        DataError: naming the output and ``how``.
+    """
+    if not overwrite and (Path(target).exists() if exists is None else exists):
+        raise DataError(f"{target}: output exists; {how} to replace it")
 
 
 def strict_json(value: Any) -> Any:

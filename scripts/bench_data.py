@@ -28,14 +28,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _bench import report
 from torch.utils.data import DataLoader, Dataset
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _bench import report  # noqa: E402
-
-from promethium.data.dataset import EpochKeySampler, SeismicDataset  # noqa: E402
-from promethium.data.store import store_attrs, write_store  # noqa: E402
-from promethium.data.transforms import MissingTraces  # noqa: E402
+from promethium.data.dataset import EpochKeySampler, SeismicDataset
+from promethium.data.store import store_attrs, write_store
+from promethium.data.transforms import MissingTraces
 
 
 class ArrayPatches(Dataset):

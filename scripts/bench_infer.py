@@ -30,13 +30,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from _bench import report, time_interleaved
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _bench import report, time_interleaved  # noqa: E402
-
-from promethium.ml.inference import TileGrid, tiled_predict  # noqa: E402
-from promethium.ml.inference.tiling import resolve_overlap  # noqa: E402
-from promethium.models import UNet  # noqa: E402
+from promethium.ml.inference import TileGrid, tiled_predict
+from promethium.models import UNet
+from promethium.tiling import resolve_overlap
 
 
 def floor_batches(x: np.ndarray, patch: int, overlap: float, batch: int) -> list[torch.Tensor]:

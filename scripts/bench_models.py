@@ -15,16 +15,12 @@ for trace-level detail), about 4x the FLOPs per parameter.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
+from _bench import report, time_interleaved
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _bench import report, time_interleaved  # noqa: E402
-
-from promethium.models import UNet  # noqa: E402
+from promethium.models import UNet
 
 
 def step(net: torch.nn.Module, x: torch.Tensor) -> None:

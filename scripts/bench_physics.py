@@ -10,16 +10,13 @@ loss, alternating the two so that machine noise hits both alike.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
+from _bench import report, time_call
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _bench import report, time_call  # noqa: E402
-
-from promethium.ml.loss import DataLoss, WaveEquationLoss  # noqa: E402
-from promethium.models import PhysicsInformedNet  # noqa: E402
+from promethium.ml.loss import DataLoss
+from promethium.models import PhysicsInformedNet
+from promethium.physics.wave_loss import WaveEquationLoss
 
 
 def main() -> None:

@@ -12,20 +12,16 @@ Both use the default experiment's patch size and batch size on the same threads.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from _bench import report
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _bench import report  # noqa: E402
-
-from promethium import api  # noqa: E402
-from promethium.config import build_model  # noqa: E402
-from promethium.ml.train import build_datamodule, build_module, build_trainer  # noqa: E402
+from promethium import api
+from promethium.config import build_model
+from promethium.ml.builders import build_datamodule, build_module, build_trainer
 
 
 class StepTimer(pl.Callback):

@@ -13,8 +13,8 @@ import torch
 
 from promethium import api
 from promethium.errors import ConfigError, DataError
-from promethium.ml.train import run as train
-from tests.conftest import ROOT, compose_config
+from promethium.tasks.common import execute as train
+from tests.helpers import ROOT, compose_config
 
 DETERMINISTIC = ["trainer.deterministic=true", "logger=none"]
 

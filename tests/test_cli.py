@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from tests.conftest import ROOT, TINY
+from tests.helpers import ROOT, TINY
 
 
 def run_cli(tmp_path, *overrides):

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import zarr
 
-from promethium.data.datamodule import SeismicDataModule, ZarrSource
+from promethium.data.sources import ZarrSource
 from promethium.data.store import store_attrs, write_store
 from promethium.errors import DataError
+from promethium.ml.datamodule import SeismicDataModule
 from promethium.ml.inference.io import open_input
 
 ATTRS = store_attrs(

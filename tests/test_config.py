@@ -8,8 +8,8 @@ from omegaconf import OmegaConf
 from promethium.config import build_collection, build_model, build_node, check_config
 from promethium.data import SyntheticGathers
 from promethium.errors import ConfigError
-from promethium.ml.train import build_datamodule, build_module, build_trainer
-from tests.conftest import CONF, ROOT, compose_config
+from promethium.ml.builders import build_datamodule, build_module, build_trainer
+from tests.helpers import CONF, ROOT, compose_config
 from tests.test_segy import write_prestack
 
 
@@ -146,3 +146,33 @@ def test_build_node_names_key_of_library_errors(tmp_path):
     cfg = compose_config(tmp_path, ["+task.loss.nonsense=1"])
     with pytest.raises(ConfigError, match="task.loss.*nonsense"):
         build_node(cfg, "task.loss")
+
+
+@pytest.mark.parametrize(
+    ("task", "extra"),
+    [
+        ("train", []),
+        ("infer", ["ckpt_path=x.ckpt", "input=in.zarr", "output=out.zarr"]),
+        ("evaluate", ["ckpt_path=x.ckpt"]),
+    ],
+)
+def test_every_task_resolves_and_composes_only_what_it_uses(tmp_path, task, extra):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from tests.helpers import ROOT
+
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), f"task={task}", *extra, "--cfg", "job", "--resolve"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    composed = yaml.safe_load(run.stdout)
+    assert composed["task"]["name"] == task
+    assert ({"trainer", "callbacks", "logger"} <= set(composed)) == (task == "train")
+    assert not {"trainer", "callbacks", "logger"} & set(composed) or task == "train"

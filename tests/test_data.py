@@ -6,14 +6,13 @@ from torch.utils.data import DataLoader
 
 from promethium.data import (
     EpochKeySampler,
-    SeismicDataModule,
     SeismicDataset,
     SyntheticGathers,
     open_store,
     store_attrs,
     write_store,
 )
-from promethium.data.dataset import grid_starts, make_regions
+from promethium.data.dataset import make_regions
 from promethium.data.transforms import (
     MissingTraces,
     RandomGain,
@@ -22,6 +21,8 @@ from promethium.data.transforms import (
     shift_time,
 )
 from promethium.errors import ConfigError, DataError
+from promethium.ml import SeismicDataModule
+from promethium.tiling import axis_starts
 
 
 def gather_store(path, shape=(6, 20, 40), chunks=None):
@@ -81,10 +82,11 @@ def test_write_refuses_nan_and_keeps_previous_store(tmp_path):
 # ------------------------------------------------------------------ dataset
 
 
-def test_grid_starts_cover_with_last_flush():
-    assert grid_starts(0, 10, 4, 4).tolist() == [0, 4, 6]
-    assert grid_starts(0, 8, 4, 4).tolist() == [0, 4]
-    assert grid_starts(0, 3, 4, 4).tolist() == [0]
+def test_window_starts_cover_with_last_flush():
+    assert axis_starts(10, 4, 0).tolist() == [0, 4, 6]
+    assert axis_starts(8, 4, 0).tolist() == [0, 4]
+    assert axis_starts(3, 3, 0).tolist() == [0]
+    assert (5 + axis_starts(10, 4, 2)).tolist() == [5, 7, 9, 11]
 
 
 def test_regions_by_gather_and_by_block():

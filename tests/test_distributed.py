@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from promethium.data.dataset import EpochKeySampler, ShardSampler
-from tests.conftest import ROOT, TINY, TINY_DATA, TINY_MODEL
+from tests.helpers import ROOT, TINY, TINY_DATA, TINY_MODEL
 
 # group norm: the same function of each sample on 1 or 2 ranks (BatchNorm statistics
 # would be per rank on CPU, where torch has no SyncBatchNorm)

@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 
 from promethium.data.store import store_attrs, write_store
 from promethium.errors import ConfigError, DataError
-from promethium.ml.train import run as train
-from tests.conftest import ROOT, TINY, TINY_DATA, TINY_MODEL, compose_config
+from promethium.tasks.common import execute as train
+from tests.helpers import ROOT, TINY, TINY_DATA, TINY_MODEL, compose_config
 
 
 def cli(tmp_path, *args, timeout=300):
@@ -82,7 +82,7 @@ def test_training_on_nan_names_the_trace_and_sample(tmp_path):
 
 def test_a_patch_larger_than_the_data_warns_once(tmp_path, caplog):
     cfg = compose_config(tmp_path, ["data.patch_size=[32,32]", "trainer=debug"])  # 24 traces
-    with caplog.at_level(logging.WARNING, logger="promethium.data.datamodule"):
+    with caplog.at_level(logging.WARNING, logger="promethium.data.splits"):
         train(cfg)
     warnings = [r for r in caplog.records if "larger than the data" in r.getMessage()]
     assert len(warnings) == 1 and "trace 32 > 24" in warnings[0].getMessage()

@@ -46,8 +46,8 @@ def test_evaluate_task_scores_every_method_and_writes_the_report(tmp_path):
     import json
 
     from promethium.api import train
-    from promethium.evaluation.task import run
-    from tests.conftest import compose_config
+    from promethium.tasks.common import execute as run
+    from tests.helpers import compose_config
 
     cfg = compose_config(tmp_path / "train", ["logger=none", "trainer.max_epochs=2"])
     train(cfg)
@@ -145,7 +145,7 @@ def test_ssim_works_on_gathers_narrower_than_its_window():
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     from promethium.api import train
-    from tests.conftest import compose_config
+    from tests.helpers import compose_config
 
     tmp = tmp_path_factory.mktemp("eval_ckpt")
     train(compose_config(tmp, ["logger=none"]))
@@ -154,8 +154,8 @@ def tiny_checkpoint(tmp_path_factory):
 
 def evaluate_reference(tmp_path, ckpt, reference, *extra):
     from promethium.data.store import store_attrs, write_store
-    from promethium.evaluation.task import run
-    from tests.conftest import compose_config
+    from promethium.tasks.common import execute as run
+    from tests.helpers import compose_config
 
     attrs = store_attrs(
         dt=0.004, dx=[None, 12.5], axis_names=["gather", "trace", "time"], provenance="test"

@@ -21,7 +21,7 @@ from promethium.errors import ConfigError, DataError
 from promethium.ml.inference import TileGrid, axis_starts, tiled_predict
 from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict, work_path
-from tests.conftest import ROOT, compose_config, run_together
+from tests.helpers import ROOT, compose_config, run_together
 
 
 class Identity(torch.nn.Module):
@@ -467,7 +467,7 @@ def test_test_time_augmentation_is_exact_for_an_equivariant_model_and_averages(d
 
 
 def test_infer_writes_an_object_store_output_through_a_local_staging_store(tmp_path, checkpoint):
-    from promethium.ml.inference.task import run as infer
+    from promethium.tasks.common import execute as infer
 
     x = gathers_store(tmp_path / "in.zarr", shape=(3, 40, 72))
     url = f"memory://promethium-test-{tmp_path.name}/pred.zarr"

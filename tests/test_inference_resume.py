@@ -17,9 +17,8 @@ import zarr
 
 from promethium.api import load_model
 from promethium.ml.inference import tiled_predict
-from promethium.ml.inference.ownership import Owner, OwnerLock
+from promethium.ml.inference.ownership import Owner, OwnerLock, publish_once
 from promethium.ml.inference.streaming import work_path
-from promethium.ml.inference.task import publish_once
 from tests.test_inference import checkpoint, cli, gathers_store  # noqa: F401 - fixture
 
 SLOW = ["infer.batch_size=1", "infer.overlap=0.75", "infer.device=cpu"]
@@ -139,6 +138,7 @@ def test_second_run_on_the_same_output_is_refused_and_names_the_first(tmp_path, 
         assert first.poll() is None and time.time() < deadline, "first run ended too soon"
         time.sleep(0.02)
     first.send_signal(signal.SIGSTOP)  # holds the output, however fast it would end
+    before = sorted(p.name for p in tmp_path.iterdir())
     try:
         second = subprocess.run(
             cli(*args, f"hydra.run.dir={tmp_path / 'b'}"),
@@ -152,11 +152,13 @@ def test_second_run_on_the_same_output_is_refused_and_names_the_first(tmp_path, 
         first.wait()
     assert second.returncode == 2
     assert f"process {first.pid}" in second.stderr and "another inference" in second.stderr
-    # the refused run left nothing; the killed first run's progress resumes
-    assert not list(tmp_path.glob(".out.zarr.inprogress.*.new"))
+    # the refused run wrote nothing but its own log folder; the killed first run's work
+    # (and whatever it left half-built) is taken over by the next run
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "b") == before
     run = run_infer(tmp_path, checkpoint, "c", *args[1:])
     assert run.returncode == 0, run.stderr[-2000:]
     assert out.exists() and not lock.exists() and not work_path(out).exists()
+    assert not list(tmp_path.glob(".out.zarr.inprogress*"))
 
 
 @pytest.mark.parametrize("suffix", ["npy", "zarr"])

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from promethium.data.synthetic import ricker
 from promethium.errors import ConfigError
-from promethium.ml.loss import WaveEquationLoss
 from promethium.physics.modelling import cfl_limit, model_shots
+from promethium.physics.wave_loss import WaveEquationLoss
+from promethium.physics.wavelets import ricker
 
 
 def analytic_2d(r, t, c, freq, dt, fine=20):

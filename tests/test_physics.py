@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from promethium.errors import ConfigError
-from promethium.ml.loss import WaveEquationLoss
 from promethium.physics import laplacian, second_time_derivative
+from promethium.physics.wave_loss import WaveEquationLoss
 
 C = 2000.0  # m/s
 L = 1000.0  # m

@@ -120,7 +120,7 @@ def test_conversion_script_round_trip_and_error_exit(tmp_path):
     import subprocess
     import sys
 
-    from tests.conftest import ROOT
+    from tests.helpers import ROOT
 
     src = tmp_path / "in.sgy"
     write_prestack(src)

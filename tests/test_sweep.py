@@ -17,10 +17,10 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from hydra_plugins.promethium_optuna import search_space
+from hydra_plugins.promethium_optuna.outcomes import outcome
 from hydra_plugins.promethium_optuna.study import DUPLICATE_OF, SURPLUS
-from hydra_plugins.promethium_optuna.sweeper import outcome
 from promethium.errors import ConfigError
-from tests.conftest import ROOT, run_together
+from tests.helpers import ROOT, run_together
 
 TINY = [
     "data.source.n_gathers=8",
@@ -112,8 +112,12 @@ def test_search_space_follows_hydra_grammar():
 
 
 def test_readme_command_line_is_rewritten_for_hydra():
-    sys.path.insert(0, str(ROOT))
-    from run import quote_sweeper_params
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run", ROOT / "run.py")
+    run_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_module)
+    quote_sweeper_params = run_module.quote_sweeper_params
 
     assert quote_sweeper_params(["hydra.sweeper.params.model.depth=choice(2,3)", "x=1"]) == [
         "++hydra.sweeper.params.model.depth='choice(2,3)'",

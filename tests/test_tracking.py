@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from promethium import api
-from promethium.ml.train import run as train
-from tests.conftest import ROOT, TINY, TINY_DATA, TINY_MODEL, compose_config
+from promethium.tasks.common import execute as train
+from tests.helpers import ROOT, TINY, TINY_DATA, TINY_MODEL, compose_config
 
 
 def mlflow_overrides(tmp_path):

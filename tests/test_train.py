@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from promethium.ml.train import run as train
-from tests.conftest import compose_config
+from promethium.tasks.common import execute as train
+from tests.helpers import compose_config
 
 
 def test_fast_dev_run_end_to_end(tmp_path):

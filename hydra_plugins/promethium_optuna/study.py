@@ -16,10 +16,11 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from hydra_plugins.promethium_optuna import search_space
+from hydra_plugins.promethium_optuna.adapters import study_storage, trial_id
+from hydra_plugins.promethium_optuna.outcomes import outcome
 from hydra_plugins.promethium_optuna.results import write_results
-from hydra_plugins.promethium_optuna.sweeper import outcome
 from promethium.errors import ConfigError
-from promethium.ml.pruning import make_pruner
+from promethium.ml.pruning import make_pruner, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +100,7 @@ class SweepRun:
         url = self.s.get("storage") or f"sqlite:///{(self.sweep_dir / 'optuna.db').resolve()}"
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         if url.startswith("journal://"):
-            path = url.removeprefix("journal://")
-            backend = optuna.storages.journal.JournalFileBackend(path)
-            return optuna.storages.JournalStorage(backend), url
+            return open_storage(url), url
         if url.startswith(("sqlite:", "mysql", "postgresql")):
             storage = optuna.storages.RDBStorage(
                 url,
@@ -149,7 +148,7 @@ class SweepRun:
     @_quiet_experimental
     def fail_stale(self, study: optuna.Study) -> None:
         """Fail trials whose sweep died (no heartbeat for ``grace_period``) and retry them."""
-        storage = study._storage
+        storage = study_storage(study)
         if not isinstance(storage, optuna.storages.JournalStorage):
             optuna.storages.fail_stale_trials(study)  # RDB: Optuna's own heartbeat
             return
@@ -159,10 +158,10 @@ class SweepRun:
             beat = t.system_attrs.get(HEARTBEAT, t.datetime_start.timestamp())
             if now - beat > self.s["grace_period"]:
                 try:
-                    storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+                    storage.set_trial_state_values(trial_id(t), state=TrialState.FAIL)
                 except optuna.exceptions.UpdateFinishedTrialError:
                     continue
-                RetryHeartbeatStaleTrialCallback(max_retry=3)(study, storage.get_trial(t._trial_id))
+                RetryHeartbeatStaleTrialCallback(max_retry=3)(study, storage.get_trial(trial_id(t)))
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -196,7 +195,7 @@ class SweepRun:
                 for (trial, _), result in zip(batch, results, strict=True):
                     failures += self.tell(study, trial, result)
             for trial, original in twins:
-                self.copy_outcome(study, trial, study._storage.get_trial(original._trial_id))
+                self.copy_outcome(study, trial, study_storage(study).get_trial(trial_id(original)))
             finished = sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
             if failures and failures / max(finished, 1) > self.s["max_failure_rate"]:
                 write_results(study, self.sweep_dir, self.directions, False)
@@ -294,7 +293,7 @@ class SweepRun:
             f"++optuna_trial.study_name='{self.s['study_name']}'",
             f"++optuna_trial.storage='{self.storage_url}'",
             f"++optuna_trial.number={trial.number}",
-            f"++optuna_trial.trial_id={trial._trial_id}",
+            f"++optuna_trial.trial_id={trial_id(trial)}",
             f"++optuna_trial.pruner={_as_override_dict(self.s.get('pruner') or {'name': 'none'})}",
         ]
         return trial, overrides
@@ -322,7 +321,7 @@ class _Heartbeats:
     """Heartbeats for the running trials while their jobs run (any storage)."""
 
     def __init__(self, study: optuna.Study, trials: Sequence[optuna.Trial], interval: int) -> None:
-        self.storage, self.trials, self.interval = study._storage, trials, interval
+        self.storage, self.trials, self.interval = study_storage(study), trials, interval
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._beat, daemon=True)
 
@@ -331,9 +330,9 @@ class _Heartbeats:
             for trial in self.trials:
                 try:
                     if isinstance(self.storage, optuna.storages.JournalStorage):
-                        self.storage.set_trial_system_attr(trial._trial_id, HEARTBEAT, time.time())
+                        self.storage.set_trial_system_attr(trial_id(trial), HEARTBEAT, time.time())
                     elif hasattr(self.storage, "record_heartbeat"):
-                        self.storage.record_heartbeat(trial._trial_id)
+                        self.storage.record_heartbeat(trial_id(trial))
                 except optuna.exceptions.UpdateFinishedTrialError:
                     pass
             if self.stop.wait(self.interval):

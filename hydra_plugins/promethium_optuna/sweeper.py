@@ -10,18 +10,16 @@ FAIL and the sweep goes on, up to ``max_failure_rate``.
 from __future__ import annotations
 
 import logging
-import math
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hydra.core.plugins import Plugins
-from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from hydra_plugins.promethium_optuna.study import SweepRun
 from promethium.errors import PromethiumError
 
 log = logging.getLogger(__name__)
@@ -47,8 +45,6 @@ class OptunaSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        from hydra_plugins.promethium_optuna.study import SweepRun
-
         assert self.config is not None and self.launcher is not None
         sweep_dir = Path(self.config.hydra.sweep.dir)
         try:
@@ -58,23 +54,3 @@ class OptunaSweeper(Sweeper):
             # setting is one line on stderr and exit status 2, as a bad job setting is
             print(f"Error: {err}", file=sys.stderr)
             raise SystemExit(2) from None
-
-
-def outcome(result: JobReturn) -> tuple[str, Any]:
-    """``("complete", values)``, ``("pruned", None)`` or ``("fail", reason)`` of a job."""
-    import optuna
-
-    if result.status != JobStatus.COMPLETED:
-        error = result._return_value  # the exception the job raised
-        if isinstance(error, optuna.TrialPruned):
-            return "pruned", None
-        return "fail", f"{type(error).__name__}: {error}"
-    value = result.return_value
-    values = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else [value]
-    try:
-        values = [float(v) for v in values]
-    except (TypeError, ValueError):
-        return "fail", f"the job returned {value!r}, not a number"
-    if not all(math.isfinite(v) for v in values):
-        return "fail", f"the job returned {value!r}"
-    return "complete", values

@@ -12,7 +12,7 @@ from scipy import signal
 
 from promethium.baselines.windows import blend_windows
 from promethium.errors import ConfigError
-from promethium.ml.inference.tiling import axis_starts, window_1d
+from promethium.tiling import axis_starts, window_1d
 
 
 def bandpass(
@@ -92,8 +92,8 @@ def fx_decon(
         filter_length: prediction filter length in traces.
         damping: pre-whitening, as a fraction of the mean diagonal of the normal equations.
         time_window: samples per time window (half-overlapping, cosine-blended), so
-            that curved events are near-linear within each; ``None``: whole traces. On
-            the Marmousi shots of ``data=marmousi`` 128 samples give 7.5 dB against 6.9.
+            that curved events are near-linear within each; ``None``: whole traces
+            (the gain on Marmousi shots is in ``docs/benchmarks.md``).
     """
     if x.shape[-2] < 3:  # no neighbouring traces to predict a trace from: nothing to do
         return x.copy()
@@ -149,8 +149,7 @@ def fk_dip_filter(
         v_min: lowest apparent velocity kept (m/s).
         taper: relative width of the transition band in velocity.
         pad: zero traces added on each side (fraction of the trace count), so that the
-            FFT's periodic wrap does not join the gather's edges (13 -> 16.5 dB on the
-            test's slow/fast event pair).
+            FFT's periodic wrap does not join the gather's edges (``docs/benchmarks.md``).
     """
     n_pad = int(round(pad * x.shape[-2]))
     original = x.shape[-2]

@@ -83,14 +83,12 @@ def pocs(
         schedule: ``exponential`` or ``linear`` decrease of the threshold.
         pad: unknown traces added on each side, as a fraction of the trace count: the
             FFT treats the gather as periodic, and a dipping event wraps into a jump at
-            the edges that smears the spectrum (10 dB instead of 35 dB on the missing
-            traces of the test's dipping event without it).
+            the edges that smears the spectrum (``docs/benchmarks.md``).
         window: ``(traces, samples)`` of the windows processed separately, overlapping
             by half and blended with the cosine window of tiled inference (an exact
             partition of unity); ``None``: the whole gather at once. Curved events are
             locally linear, hence sparse in a window's spectrum but not in the whole
-            gather's: on the Marmousi shot gathers of ``data=marmousi`` (50 % random
-            missing) windows of (64, 256) give 19.0 dB against 10.3 dB unwindowed.
+            gather's (the gain on Marmousi shots is in ``docs/benchmarks.md``).
     """
     if window is None:
         return _pocs(x, mask, n_iter, p_max, p_min, schedule, pad)

@@ -13,7 +13,7 @@ from itertools import product
 
 import numpy as np
 
-from promethium.ml.inference.tiling import axis_starts, window_1d
+from promethium.tiling import axis_starts, window_1d
 
 
 def blend_windows(

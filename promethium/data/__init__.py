@@ -1,7 +1,8 @@
 """Data layer: Zarr store convention, lazy patch datasets, transforms, synthetic data.
 
 Names are imported on first use, so that ``promethium.data.store`` (used by inference
-and the scripts) does not pull in Lightning through the datamodule.
+and the scripts) does not import zarr-heavy modules it does not need. The Lightning data
+module lives with training (:mod:`promethium.ml.datamodule`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "SeismicDataModule": "datamodule",
-    "ZarrSource": "datamodule",
+    "ZarrSource": "sources",
     "EpochKeySampler": "dataset",
     "SeismicDataset": "dataset",
     "open_store": "store",

@@ -32,7 +32,8 @@ class CachedStoreSource:
 
     def cache_key(self) -> str:
         """A short hash of the configuration (the cache folder name)."""
-        payload = json.dumps({"kind": self.kind, **asdict(self)}, sort_keys=True, default=list)
+        fields = asdict(self)  # type: ignore[call-overload]  # subclasses are dataclasses
+        payload = json.dumps({"kind": self.kind, **fields}, sort_keys=True, default=list)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def prepare(self, cache_dir: str | Path) -> Path:

@@ -3,9 +3,8 @@
 Why not ``array[selection]``: zarr 3 runs every read through its asyncio event loop in a
 separate thread and hands each chunk's file read and decode to a thread pool. For the
 small patch reads of training (one to four chunks) that machinery costs far more than
-the I/O: on the 2-core reference machine a bare ``zarr.core.sync.sync()`` round trip
-takes ~0.27 ms and a (64, 256) float32 patch ~1.4 ms, against ~0.1 ms for the same
-slice of ``np.memmap`` (``scripts/bench_data.py`` has the table). This reader keeps
+the I/O, several times the cost of the same slice of ``np.memmap`` (``scripts/bench_data.py``
+measures it; the figures are in ``docs/benchmarks.md``). This reader keeps
 zarr for everything format-related (metadata, chunk grid, chunk keys, fill value and
 the codecs' own synchronous decoders, zarr's ``SupportsSyncCodec`` protocol) and only
 replaces the scheduling: it reads chunk files with plain ``open()`` in the calling
@@ -24,11 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from zarr.abc.codec import SupportsSyncCodec
-from zarr.codecs.sharding import ShardingCodec
 from zarr.core.buffer import default_buffer_prototype
-from zarr.core.chunk_grids import RegularChunkGrid
-from zarr.storage import LocalStore
+
+from promethium.data.zarr_codecs import chunk_decoders, supports_sync_reads
 
 Box = tuple[int | slice, ...]
 """A selection of integers and step-1 slices, one per array axis."""
@@ -53,42 +50,14 @@ class SyncChunkReader:
         self.fill_value = meta.fill_value
         self.folder = Path(array.store_path.store.root) / array.store_path.path
         self.encode_key = meta.encode_chunk_key
-        self.decoders = self._decoders(array)
+        self.decoders = chunk_decoders(array)
         self.cache: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
         self.cache_chunks = cache_bytes // max(1, int(np.prod(self.chunks)) * self.dtype.itemsize)
 
     @staticmethod
     def supports(array: zarr.Array) -> bool:
         """Whether ``array`` is a local, regular-grid, unsharded v3 array with sync codecs."""
-        meta = array.metadata
-        if meta.zarr_format != 3 or not isinstance(array.store_path.store, LocalStore):
-            return False
-        if not isinstance(meta.chunk_grid, RegularChunkGrid):
-            return False
-        codecs = list(array.async_array.codec_pipeline)
-        return not any(isinstance(c, ShardingCodec) for c in codecs) and all(
-            isinstance(c, SupportsSyncCodec) for c in codecs
-        )
-
-    @staticmethod
-    def _decoders(array: zarr.Array) -> list[Callable]:
-        """Decode steps, in application order (bytes-to-bytes first), with resolved specs."""
-        pipeline = array.async_array.codec_pipeline
-        spec = array.metadata.get_chunk_spec(
-            (0,) * array.ndim, array.async_array.config, prototype=default_buffer_prototype()
-        )
-        steps = []
-        for codec in pipeline.array_array_codecs:
-            steps.append((codec, spec))
-            spec = codec.resolve_metadata(spec)
-        steps.append((pipeline.array_bytes_codec, spec))
-        spec = pipeline.array_bytes_codec.resolve_metadata(spec)
-        for codec in pipeline.bytes_bytes_codecs:
-            steps.append((codec, spec))
-            spec = codec.resolve_metadata(spec)
-        return [
-            (lambda data, c=codec, s=spec: c._decode_sync(data, s)) for codec, spec in steps[::-1]
-        ]
+        return supports_sync_reads(array)
 
     def chunk(self, coords: tuple[int, ...]) -> np.ndarray:
         """The decoded chunk at grid position ``coords``, full chunk shape (cached)."""

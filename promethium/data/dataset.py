@@ -25,6 +25,7 @@ from promethium.data.chunk_reader import Box, box_reader
 from promethium.data.store import DATA_ARRAY, open_store
 from promethium.data.transforms import Augmentation, Corruption
 from promethium.errors import ConfigError, DataError
+from promethium.tiling import axis_starts
 
 SAMPLING_MODES = ("random", "grid")
 
@@ -59,16 +60,6 @@ def make_regions(shape: Sequence[int], patch_ndim: int, block: int | None = None
         Region((), (s, *[0] * (patch_ndim - 1)), (min(s + block, patch_shape[0]), *patch_shape[1:]))
         for s in starts
     ]
-
-
-def grid_starts(lo: int, hi: int, patch: int, stride: int) -> np.ndarray:
-    """Window starts covering ``[lo, hi)``: regular ``stride``, the last one flush with ``hi``."""
-    if hi - lo <= patch:
-        return np.array([lo])
-    starts = np.arange(lo, hi - patch + 1, stride)
-    if starts[-1] != hi - patch:
-        starts = np.append(starts, hi - patch)
-    return starts
 
 
 class EpochKeySampler(Sampler[int]):
@@ -192,7 +183,7 @@ class SeismicDataset(Dataset):
         windows = []
         for region in self.regions:
             axes = [
-                grid_starts(lo, hi, p, s)
+                lo + axis_starts(hi - lo, min(p, hi - lo), p - s)
                 for lo, hi, p, s in zip(region.lo, region.hi, self.patch_size, stride, strict=True)
             ]
             windows += [
@@ -213,8 +204,8 @@ class SeismicDataset(Dataset):
         if self._group is None:
             if get_worker_info() is not None:
                 # A loader worker is one of several processes sharing the cores; zarr's
-                # default thread pool per read costs more than it gains there (measured in
-                # scripts/bench_data.py: ~3x faster unaligned patch reads with one thread).
+                # default thread pool per read costs more than it gains there
+                # (scripts/bench_data.py; docs/benchmarks.md).
                 zarr.config.set({"threading.max_workers": 1})
             self._group = zarr.open_group(self.path, mode="r")
         return self._group

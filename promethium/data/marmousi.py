@@ -197,6 +197,7 @@ class MarmousiWavefields(CachedStoreSource):
                 snapshot_every=1,
                 snapshot_start=start,
             )
+            assert res.snapshots is not None  # snapshot_every was set
             u = res.snapshots[0]
             fields.append(u / np.abs(u).max())
             vels.append(vel)

@@ -34,6 +34,7 @@ from promethium.data.store import (
     validate_store,
 )
 from promethium.errors import ConfigError, DataError
+from promethium.files import refuse_existing, replace_atomically
 
 HEADER_FIELDS: dict[str, int] = dict(segyio.tracefield.keys)
 BINARY_FIELDS: dict[str, int] = dict(segyio.binfield.keys)
@@ -84,7 +85,9 @@ def _field(name: str) -> int:
     return HEADER_FIELDS[name]
 
 
-def trace_grid(f: segyio.SegyFile, sort: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def trace_grid(
+    f: segyio.SegyFile, sort: Sequence[str], name: str = "SEG-Y file"
+) -> tuple[np.ndarray, np.ndarray]:
     """Place every trace on a ``(n_gathers, n_traces)`` grid by its header keys.
 
     With one key, traces keep file order inside each gather; with two, the second key
@@ -108,7 +111,7 @@ def trace_grid(f: segyio.SegyFile, sort: Sequence[str]) -> tuple[np.ndarray, np.
         width = int(np.bincount(gather_of).max())
     grid = np.full((len(gathers), width), -1, dtype=np.int64)
     if np.any(np.bincount(gather_of * width + column_of, minlength=grid.size) > 1):
-        raise DataError(f"{f._filename}: several traces share the same {'/'.join(sort)} key")
+        raise DataError(f"{name}: several traces share the same {'/'.join(sort)} key")
     grid[gather_of, column_of] = np.arange(f.tracecount)
     return grid, gathers
 
@@ -142,9 +145,9 @@ def segy_to_zarr(
         dx: spacing (m) of the two non-time axes, ``None`` for index axes.
         overwrite: replace an existing store.
         progress: show a progress bar.
-        compress: zstd-compress the traces. Off by default: seismic float32 rarely
-            compresses by more than ~1.3x and uncompressed chunks read about 2x faster
-            in training (``scripts/bench_data.py``). Headers are always compressed.
+        compress: zstd-compress the traces. Off by default: seismic float32 compresses
+            little and uncompressed chunks read faster in training (``docs/benchmarks.md``).
+            Headers are always compressed.
 
     Returns:
         The store path.
@@ -157,7 +160,7 @@ def segy_to_zarr(
                 f"{segy_path}: sample interval missing (binary header 'Interval' and "
                 "trace header 'TRACE_SAMPLE_INTERVAL' are 0)"
             )
-        grid, keys = trace_grid(f, sort)
+        grid, keys = trace_grid(f, sort, str(segy_path))
         names = list(axis_names or _default_axes(sort))
         attrs = store_attrs(
             dt=dt_us * 1e-6,
@@ -231,8 +234,7 @@ def zarr_to_segy(
     temporary name and renamed, so a failure never leaves a partial file at ``segy_path``.
     """
     target = Path(segy_path)
-    if target.exists() and not overwrite:
-        raise DataError(f"{target}: output exists; refusing to overwrite it")
+    refuse_existing(target, overwrite, "pass overwrite=True (--overwrite)")
     group, data = open_store(zarr_path)
     headers = open_store(header_store)[0] if header_store else group
     if data.ndim != 3:
@@ -260,7 +262,7 @@ def zarr_to_segy(
             progress,
             str(target),
         )
-        os.replace(tmp, target)
+        replace_atomically(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
     return target
@@ -339,7 +341,7 @@ def _write_segy(
     spec.tracecount = int((grid >= 0).sum())
     spec.ext_headers = len(meta["text"]) - 1 if meta else 0
     n_samples = int(data.shape[-1])
-    if meta:
+    if meta and headers is not None:
         fields = {name: np.asarray(headers[f"headers/{name}"][...]) for name in HEADER_FIELDS}
         binary = {int(k): int(v) for k, v in meta["binary"].items()}
     else:

@@ -28,6 +28,7 @@ import numpy as np
 import zarr
 
 from promethium.errors import DataError
+from promethium.files import refuse_existing, replace_atomically
 
 DATA_ARRAY = "data"
 REQUIRED_ATTRS = ("dt", "dx", "axis_names", "units", "provenance")
@@ -135,19 +136,12 @@ def atomic_store(path: str | os.PathLike, overwrite: bool = False) -> Iterator[z
 
     """
     target = Path(path)
-    if target.exists() and not overwrite:
-        raise DataError(f"{target}: output exists; refusing to overwrite it")
+    refuse_existing(target, overwrite, "pass overwrite=True (--overwrite)")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         yield zarr.open_group(str(tmp), mode="w-")
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
+        replace_atomically(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -170,9 +164,9 @@ def write_store(
         chunks: chunk shape of ``data``; defaults to one leading index per chunk.
         extra_arrays: more arrays to store beside ``data`` (e.g. headers, velocity).
         overwrite: replace an existing store (atomically).
-        compress: zstd-compress ``data`` chunks (zarr's default). Seismic float32 rarely
-            compresses by more than ~1.3x, and uncompressed chunks read about 2x faster
-            (``scripts/bench_data.py``): turn it off for stores that training reads hot.
+        compress: zstd-compress ``data`` chunks (zarr's default). Seismic float32
+            compresses little and uncompressed chunks read faster (``docs/benchmarks.md``):
+            turn it off for stores that training reads hot.
     """
     data = np.asarray(data, dtype=np.float32)
     if not np.isfinite(data).all():

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from promethium.errors import ConfigError
+from promethium.physics.wavelets import ricker
 
 
 class Augmentation(Protocol):
@@ -262,8 +263,6 @@ class CoherentNoise:
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(x + coherent noise, ones)``."""
-        from promethium.data.synthetic import ricker  # local: synthetic imports store/zarr
-
         if self.dt is None or self.dx is None:
             raise ConfigError(
                 "data.corruption: CoherentNoise needs dt and dx; set them, or read a store "
@@ -317,5 +316,6 @@ def bind_store_sampling(corruption: Corruption | None, attrs: Mapping[str, Any])
     The trace axis is the last non-time axis, so its spacing is the last entry of the
     store's ``dx`` (``None`` for index axes).
     """
-    if hasattr(corruption, "bind_sampling"):
-        corruption.bind_sampling(attrs.get("dt"), (attrs.get("dx") or [None])[-1])
+    bind = getattr(corruption, "bind_sampling", None)
+    if bind is not None:
+        bind(attrs.get("dt"), (attrs.get("dx") or [None])[-1])

@@ -1,5 +1,7 @@
-"""The gathers an evaluation scores: held-out test gathers or a clean reference file,
-corrupted with a fixed seed."""
+"""The gathers an evaluation scores: held-out test gathers or a clean reference file.
+
+Both are corrupted with a fixed seed.
+"""
 
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ def held_out_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]:
         return reference_gathers(cfg)
     datamodule = build_datamodule(cfg)
     datamodule.setup("test")
+    assert datamodule.path is not None  # set by setup
     _, array = open_store(datamodule.path)
     if array.ndim != 3:
         raise DataError(

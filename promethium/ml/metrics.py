@@ -45,7 +45,7 @@ class _MaskedSNRMetric(Metric):
 
     def _weight(self, mask: torch.Tensor | None) -> torch.Tensor | None:
         """``1 - mask`` (the filled-in samples) for ``missing_only``, else ``None`` (all)."""
-        return 1.0 - mask if self.missing_only else None
+        return 1.0 - mask if self.missing_only and mask is not None else None
 
 
 class MeanSNR(_MaskedSNRMetric):

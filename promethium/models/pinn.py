@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 import torch
 
 from promethium.errors import ConfigError
-from promethium.ml.loss import WaveEquationLoss
 from promethium.models.base import PromethiumModel
 from promethium.models.registry import ModelRegistry
+from promethium.physics.wave_loss import WaveEquationLoss
 
 TIME_NAMES = ("t", "time")
 #: store axis names that mark recorded gathers rather than a wavefield on a spatial grid
@@ -145,7 +145,9 @@ class PhysicsInformedNet(PromethiumModel):
             )
         self.dt = self.dt or dt
         if self.dx is None:
-            self.dx = list(dx[-(self.spatial_dims - 1) :])
+            spacing = list(dx[-(self.spatial_dims - 1) :])
+            known = [float(v) for v in spacing if v is not None]
+            self.dx = known if len(known) == len(spacing) else None
         if self.dt is None or self.dx is None or any(v is None for v in _as_list(self.dx)):
             raise ConfigError(f"model.dt/model.dx: sampling unknown (dt={self.dt}, dx={self.dx})")
         self._loss = None

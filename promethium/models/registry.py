@@ -53,7 +53,7 @@ class ModelRegistry:
                     f"(by {cls._models[key].__qualname__}); known names: {cls.names()}"
                 )
             cls._models[key] = model_cls
-            model_cls.registry_name = key
+            model_cls.registry_name = key  # type: ignore[attr-defined]  # set on registration
             return model_cls
 
         return decorator

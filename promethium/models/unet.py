@@ -23,10 +23,10 @@ class UNet(PromethiumModel):
 
     ``stem_stride=2`` (default) runs every level at half the resolution: a strided 3x3
     convolution enters level 0 and a transposed convolution leaves it before the 1x1 head
-    (the design of MONAI's ``UNet``). In 2D that is about 4x fewer FLOPs for nearly the
-    same parameters (``scripts/bench_models.py``). ``stem_stride=1`` keeps level 0 at full
-    resolution (the original U-Net): 4x the work, and worth it where sample-level detail
-    matters (about +3 dB on the Marmousi interpolation recipe, which sets it).
+    (the design of MONAI's ``UNet``): in 2D a quarter of the FLOPs for nearly the same
+    parameters. ``stem_stride=1`` keeps level 0 at full resolution (the original U-Net),
+    worth its cost where sample-level detail matters, as in the Marmousi interpolation
+    recipe, which sets it (figures: ``docs/benchmarks.md``).
 
     Shapes: ``(B, in_channels, *S) -> (B, out_channels, *S)``, e.g.
     2D gathers ``(8, 1, 128, 128)`` or 3D cubes ``(2, 1, 33, 34, 35)``.

@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from promethium.data.synthetic import ricker
 from promethium.errors import ConfigError
 from promethium.physics.stencils import SECOND_DERIVATIVE, laplacian, stencil_radius
+from promethium.physics.wavelets import ricker
 
 
 def cfl_limit(order: int, ndim: int = 2) -> float:

@@ -74,6 +74,7 @@ def second_derivative(u: torch.Tensor, axis: int, spacing: float, order: int = 4
     for tap, weight in enumerate(SECOND_DERIVATIVE[order]):
         term = weight * u.narrow(axis, tap, n - 2 * radius)
         out = term if out is None else out + term
+    assert out is not None  # every stencil has taps
     return out / spacing**2
 
 

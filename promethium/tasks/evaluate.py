@@ -68,7 +68,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     methods = {"network": predict, **methods_for(cfg, inputs, masks, clean, dt, dx, missing)}
     outputs, runtime = run_methods(inputs, methods)
     per_gather = {n: score(o, clean, masks if missing else None) for n, o in outputs.items()}
-    summary = {name: {**summarise(s), "runtime_s": runtime[name]} for name, s in per_gather.items()}
+    summary: dict[str, dict[str, Any]] = {
+        name: {**summarise(s), "runtime_s": runtime[name]} for name, s in per_gather.items()
+    }
     best = _best_methods(summary)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

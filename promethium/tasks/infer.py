@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from torch import nn
 
 from promethium.data.store import is_url
@@ -56,7 +63,7 @@ class PatchProgress:
             TimeRemainingColumn(),
             disable=not enabled,
         )
-        self.task = None
+        self.task: TaskID | None = None
         self.start = time.perf_counter()
 
     def begin(self, total: int) -> None:
@@ -67,7 +74,8 @@ class PatchProgress:
     def advance(self, n: int) -> None:
         done = self.progress.tasks[0].completed + n
         rate = done / max(time.perf_counter() - self.start, 1e-9)
-        self.progress.update(self.task, advance=n, rate=f"{rate:.1f}")
+        if self.task is not None:
+            self.progress.update(self.task, advance=n, rate=f"{rate:.1f}")
 
     def close(self) -> None:
         self.progress.stop()
@@ -123,7 +131,11 @@ def resume_settings(
     """Everything that determines the output: progress is resumed only if all of it agrees."""
     icfg, stat = cfg.infer, ckpt.stat()
     return {
-        "checkpoint": {"path": str(ckpt.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns},
+        "checkpoint": {
+            "path": str(ckpt.resolve()),
+            "size": stat.st_size,
+            "mtime": stat.st_mtime_ns,
+        },
         "input": {
             "path": source.location,
             "shape": list(source.volume.shape),

@@ -6,6 +6,6 @@ output chunks with bounded memory and resumes after a crash; ``task.run`` is the
 """
 
 from promethium.ml.inference.predict import tiled_predict
-from promethium.ml.inference.tiling import TileGrid, axis_starts, make_window
+from promethium.tiling import TileGrid, axis_starts, make_window
 
 __all__ = ["TileGrid", "axis_starts", "make_window", "tiled_predict"]

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from promethium.errors import ConfigError, DataError
-from promethium.ml.inference.tiling import TileGrid
+from promethium.tiling import TileGrid
 
 PRECISIONS = {"32": None, "32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
@@ -235,89 +235,14 @@ def predict_regions(
     device = device or torch.device("cpu")
     autocast = autocast_context(device, precision)
     model = model.to(device).eval()
-    pipe = _Pipeline(depth=2 + num_workers)
     # On the CPU the blending runs in NumPy: torch ops issued from the helper threads
-    # start OpenMP teams that fight the forward pass for the cores (measured 1.3-1.5x
-    # slower on 2 cores). On an accelerator it runs there, next to the predictions.
+    # start OpenMP teams that fight the forward pass for the cores (docs/benchmarks.md).
+    # On an accelerator it runs there, next to the predictions.
     on_host = device.type == "cpu" if host_blending is None else host_blending
-    window = grid.window if on_host else torch.from_numpy(grid.window).to(device)
-    wsum_cache: dict[tuple, Any] = {}
-
-    def read(item: tuple[Region, tuple[slice, ...], list]) -> _Work:
-        region, halo, slices = item
-        block = _as_block(volume[(*region.lead, *halo)], None if on_host else device)
-        block = block.reshape(-1, *block.shape[len(region.lead) :])
-        finite = np.isfinite(block).all() if on_host else bool(torch.isfinite(block).all())
-        if not finite:
-            raise DataError(
-                f"{source_name}: NaN or inf values in the input block {region.lead + halo}"
-            )
-        key = (tuple(block.shape[1:]), tuple((s.start, s.stop) for sl in slices for s in sl))
-        wsum = wsum_cache.get(key)  # regions repeat their layout; keep the last one
-        if wsum is None:
-            wsum = grid.weight_sum(block.shape[1:], slices)
-            wsum = wsum if on_host else torch.from_numpy(wsum).to(device)
-            wsum_cache.clear()  # (reader threads may race here: at worst a recompute)
-            wsum_cache[key] = wsum
-        if not on_host:
-            block = block.contiguous()  # the gather indexes its flat storage
-        return _Work(region, halo, block, slices, wsum)
-
-    def works() -> Iterator[_Work]:
-        if num_workers == 0:
-            yield from map(read, planned)
-            return
-        with ThreadPoolExecutor(num_workers, thread_name_prefix="infer-read") as pool:
-            ahead: deque[Future] = deque()
-            for item in planned:
-                ahead.append(pool.submit(read, item))
-                if len(ahead) > num_workers:
-                    yield ahead.popleft().result()
-            while ahead:
-                yield ahead.popleft().result()
-
+    reader = _HaloReader(volume, grid, None if on_host else device, source_name)
     stack = _stack_host if on_host else _GatherScatter(grid.patch, device).stack
-
-    def batches() -> Iterator[tuple[list, torch.Tensor]]:
-        jobs: list[tuple[_Work, int, tuple[slice, ...]]] = []
-        for work in works():
-            for lead in range(work.block.shape[0]):
-                for sl in work.slices:
-                    jobs.append((work, lead, sl))
-                    if len(jobs) == batch_size:
-                        yield stack(jobs)
-                        jobs = []
-        if jobs:
-            yield stack(jobs)
-
-    def batcher() -> None:
-        for item in batches():
-            pipe.put(pipe.batches, item)
-        pipe.put(pipe.batches, None)
-
-    def blend_host(jobs: list, pred: np.ndarray) -> None:
-        for (work, lead, sl), values in zip(jobs, pred, strict=True):
-            work.acc[lead][sl] += values
-            work.remaining -= 1
-            if work.remaining == 0:
-                sink(work.region, work.finish())
-
-    def blend_device(groups: list, pred: torch.Tensor) -> None:
-        flat, offset = pred.reshape(pred.shape[0], -1), 0
-        for work, index, count in groups:  # one scatter-add per region in the batch
-            values = flat[offset : offset + count].reshape(-1).double()
-            work.acc.view(-1).index_add_(0, index.view(-1), values)
-            offset += count
-            work.remaining -= count
-            if work.remaining == 0:
-                sink(work.region, work.finish(host_output))
-
-    def blender() -> None:
-        with torch.inference_mode():  # thread-local: the predictions are inference tensors
-            while (item := pipe.get(pipe.predictions)) is not None:
-                payload, pred = item
-                pred *= window  # (B, *patch), one vectorised op per batch
-                (blend_host if on_host else blend_device)(payload, pred)
+    batches = _batches(reader.works(planned, num_workers), batch_size, stack)
+    blender = _Blender(grid.window, None if on_host else device, sink, host_output)
 
     def forward(x: torch.Tensor) -> Any:
         pred = model(x)[:, 0].float()
@@ -327,17 +252,145 @@ def predict_regions(
         # One thread on the CPU: helper threads would compete with the forward pass for
         # the cores, which the forward already keeps busy (no I/O to hide in memory).
         with torch.inference_mode(), autocast:
-            for payload, x in batches():
-                pred = forward(x)
-                pred *= window
-                blend_host(payload, pred)
+            for payload, x in batches:
+                blender.blend(payload, forward(x))
                 if on_batch:
                     on_batch(len(x))
         return
+    _run_pipelined(batches, forward, blender, autocast, on_batch, depth=2 + num_workers)
+
+
+class _HaloReader:
+    """Reads each planned region's input halo into a :class:`_Work`.
+
+    Checks the block is finite and keeps the window sum of the last region layout
+    (regions of one run mostly repeat the same layout).
+    """
+
+    def __init__(
+        self, volume: Volume, grid: TileGrid, device: torch.device | None, source_name: str
+    ) -> None:
+        self.volume, self.grid, self.device, self.source_name = volume, grid, device, source_name
+        self.wsum_cache: dict[tuple, Any] = {}
+
+    def __call__(self, item: tuple[Region, tuple[slice, ...], list]) -> _Work:
+        region, halo, slices = item
+        block = _as_block(self.volume[(*region.lead, *halo)], self.device)
+        block = block.reshape(-1, *block.shape[len(region.lead) :])
+        on_host = self.device is None
+        finite = np.isfinite(block).all() if on_host else bool(torch.isfinite(block).all())
+        if not finite:
+            raise DataError(
+                f"{self.source_name}: NaN or inf values in the input block {region.lead + halo}"
+            )
+        key = (tuple(block.shape[1:]), tuple((s.start, s.stop) for sl in slices for s in sl))
+        wsum = self.wsum_cache.get(key)
+        if wsum is None:
+            wsum = self.grid.weight_sum(block.shape[1:], slices)
+            wsum = wsum if on_host else torch.from_numpy(wsum).to(self.device)
+            self.wsum_cache.clear()  # (reader threads may race here: at worst a recompute)
+            self.wsum_cache[key] = wsum
+        if not on_host:
+            block = block.contiguous()  # the gather indexes its flat storage
+        return _Work(region, halo, block, slices, wsum)
+
+    def works(
+        self, planned: Sequence[tuple[Region, tuple[slice, ...], list]], num_workers: int
+    ) -> Iterator[_Work]:
+        """The regions' work in order, ``num_workers`` threads reading ahead (0: inline)."""
+        if num_workers == 0:
+            yield from map(self, planned)
+            return
+        with ThreadPoolExecutor(num_workers, thread_name_prefix="infer-read") as pool:
+            ahead: deque[Future] = deque()
+            for item in planned:
+                ahead.append(pool.submit(self, item))
+                if len(ahead) > num_workers:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+
+
+def _batches(
+    works: Iterable[_Work], batch_size: int, stack: Callable[[list], tuple[list, torch.Tensor]]
+) -> Iterator[tuple[list, torch.Tensor]]:
+    """``(payload, x)`` batches of patches; a batch may span regions."""
+    jobs: list[tuple[_Work, int, tuple[slice, ...]]] = []
+    for work in works:
+        for lead in range(work.block.shape[0]):
+            for sl in work.slices:
+                jobs.append((work, lead, sl))
+                if len(jobs) == batch_size:
+                    yield stack(jobs)
+                    jobs = []
+    if jobs:
+        yield stack(jobs)
+
+
+class _Blender:
+    """Weights predictions by the window, accumulates them, and sinks finished regions.
+
+    ``device=None`` blends in NumPy on the host; otherwise with one scatter-add per region
+    and batch on ``device`` (see :class:`_GatherScatter`).
+    """
+
+    def __init__(
+        self,
+        window: np.ndarray,
+        device: torch.device | None,
+        sink: Callable[[Region, Any], None],
+        host_output: bool,
+    ) -> None:
+        self.window = window if device is None else torch.from_numpy(window).to(device)
+        self.on_host, self.sink, self.host_output = device is None, sink, host_output
+
+    def blend(self, payload: list, pred: np.ndarray | torch.Tensor) -> None:
+        """Add one batch of predictions ``(B, *patch)`` to the regions it belongs to."""
+        pred *= self.window  # one vectorised op per batch
+        (self._host if self.on_host else self._device)(payload, pred)
+
+    def _host(self, jobs: list, pred: np.ndarray) -> None:
+        for (work, lead, sl), values in zip(jobs, pred, strict=True):
+            work.acc[lead][sl] += values
+            work.remaining -= 1
+            if work.remaining == 0:
+                self.sink(work.region, work.finish())
+
+    def _device(self, groups: list, pred: torch.Tensor) -> None:
+        flat, offset = pred.reshape(pred.shape[0], -1), 0
+        for work, index, count in groups:
+            values = flat[offset : offset + count].reshape(-1).double()
+            work.acc.view(-1).index_add_(0, index.view(-1), values)
+            offset += count
+            work.remaining -= count
+            if work.remaining == 0:
+                self.sink(work.region, work.finish(self.host_output))
+
+
+def _run_pipelined(
+    batches: Iterator[tuple[list, torch.Tensor]],
+    forward: Callable[[torch.Tensor], Any],
+    blender: _Blender,
+    autocast: Any,
+    on_batch: Callable[[int], None] | None,
+    depth: int,
+) -> None:
+    """Batching, the forward pass (this thread) and blending as three overlapped stages."""
+    pipe = _Pipeline(depth)
+
+    def batcher() -> None:
+        for item in batches:
+            pipe.put(pipe.batches, item)
+        pipe.put(pipe.batches, None)
+
+    def blend_stage() -> None:
+        with torch.inference_mode():  # thread-local: the predictions are inference tensors
+            while (item := pipe.get(pipe.predictions)) is not None:
+                blender.blend(*item)
 
     threads = [
         threading.Thread(target=pipe.guard(batcher), name="infer-batch", daemon=True),
-        threading.Thread(target=pipe.guard(blender), name="infer-blend", daemon=True),
+        threading.Thread(target=pipe.guard(blend_stage), name="infer-blend", daemon=True),
     ]
     for thread in threads:
         thread.start()

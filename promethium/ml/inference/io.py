@@ -16,7 +16,8 @@ import numpy as np
 from promethium.data.segy import SegyFile, zarr_to_segy
 from promethium.data.store import DATA_ARRAY, is_url, open_store, store_attrs
 from promethium.errors import ConfigError, DataError
-from promethium.ml.inference.streaming import publish
+from promethium.files import refuse_existing, replace_atomically
+from promethium.ml.inference.streaming import INFER_OVERWRITE, publish
 
 SEGY_SUFFIXES = (".sgy", ".segy")
 OUTPUT_SUFFIXES = (".zarr", *SEGY_SUFFIXES, ".npy")
@@ -132,7 +133,8 @@ def open_input(
         attrs["units"]["dt"] = "sample"  # a bare array carries no sampling
         return InferenceInput(path, volume, attrs, None)
     try:
-        store = SegyFile(str(path), list(segy_sort)).prepare(cache_dir) if kind == "segy" else path
+        segy = SegyFile(str(path), list(segy_sort))
+        store = segy.prepare(Path(cache_dir)) if kind == "segy" else path
     except ConfigError as err:
         raise err.renamed(sort_key) from None
     return _store_input(path, Path(store))
@@ -168,8 +170,7 @@ def export(work: Path, target: Path, source: InferenceInput, overwrite: bool) ->
     if kind == "zarr":
         publish(work, target, overwrite)
         return
-    if target.exists() and not overwrite:
-        raise DataError(f"{target}: output exists; set infer.overwrite=true to replace it")
+    refuse_existing(target, overwrite, INFER_OVERWRITE)
     if kind == "segy":
         header_store = source.store if kind_of(source.path) == "segy" else None
         zarr_to_segy(work, target, overwrite=True, header_store=header_store, progress=False)
@@ -181,7 +182,7 @@ def export(work: Path, target: Path, source: InferenceInput, overwrite: bool) ->
             _copy_blocks(data, out)
             out.flush()
             del out
-            os.replace(tmp, target)
+            replace_atomically(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
     shutil.rmtree(work, ignore_errors=True)
@@ -247,11 +248,10 @@ def check_output(target: Path | str, overwrite: bool, source: InferenceInput) ->
     check_output_kind(target)
     if url and kind_of(target) != "zarr":
         raise DataError(f"{target}: URL outputs must be Zarr stores (output=...)")
-    if not overwrite and (_store_exists(str(target)) if url else Path(target).exists()):
-        raise DataError(f"{target}: output exists; set infer.overwrite=true to replace it")
+    refuse_existing(target, overwrite, INFER_OVERWRITE, _store_exists(str(target)) if url else None)
     if url:
         return
-    if str(target.resolve()) == source.location:
+    if str(Path(target).resolve()) == source.location:
         raise DataError(f"{target}: output is the input; choose another output path")
     if kind_of(target) == "segy" and source.volume.ndim != 3:
         raise DataError(

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from promethium.errors import DataError
@@ -189,4 +190,7 @@ def claim_output(work: Path, output: str) -> OwnerLock:
             f"{output}: another inference is writing this output ({holder.describe()}); wait "
             f"for it to end, or stop it and rerun to resume (marker: {lock.path})"
         )
+    # work stores half-built by a killed run (the output is ours now: nobody else builds)
+    for debris in work.parent.glob(f"{work.name}.*.new"):
+        shutil.rmtree(debris, ignore_errors=True)
     return lock

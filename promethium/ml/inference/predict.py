@@ -16,8 +16,8 @@ from promethium.ml.inference.engine import (
     predict_regions,
     resolve_device,
 )
-from promethium.ml.inference.tiling import TileGrid, resolve_overlap, resolve_patch_size
 from promethium.ml.inference.volumes import AxisView, MaskedVolume, axis_order
+from promethium.tiling import TileGrid, resolve_overlap, resolve_patch_size
 
 
 @dataclass

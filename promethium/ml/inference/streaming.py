@@ -34,10 +34,13 @@ from torch import nn
 
 from promethium.data.store import DATA_ARRAY
 from promethium.errors import ConfigError, DataError
+from promethium.files import refuse_existing, replace_atomically
 from promethium.ml.inference.engine import Region, count_patches, plan, predict_regions
 from promethium.ml.inference.predict import Layout
 
 DONE_ARRAY = "done"
+#: how a user replaces an existing inference output
+INFER_OVERWRITE = "set infer.overwrite=true"
 #: default output chunks hold a whole model-axes slice when it is at most this big
 WHOLE_SLICE_BYTES = 64 * 2**20
 
@@ -283,7 +286,21 @@ def stream_predict(
         on_batch=on_batch,
         source_name=source_name,
     )
-    finished = np.asarray(done_array[...]).astype(bool)
+    return _finish(group, path, layout, regions, done, n_patches, resumed, shard)
+
+
+def _finish(
+    group: zarr.Group,
+    path: Path,
+    layout: Layout,
+    regions: list[Region],
+    done: np.ndarray,
+    n_patches: int,
+    resumed: bool,
+    shard: tuple[int, int],
+) -> dict[str, Any]:
+    """Check this run's chunks are done, mark a finished store complete, summarise."""
+    finished = np.asarray(group[DONE_ARRAY][...]).astype(bool)
     if not all(finished[r.key] for r in regions):
         raise DataError(f"{path}: inference ended with output chunks missing")
     complete = bool(finished.all())
@@ -310,15 +327,5 @@ def stream_predict(
 
 def publish(work: Path, target: Path, overwrite: bool) -> None:
     """Move a complete work store to ``target``, replacing an old one only at the end."""
-    if target.exists() and not overwrite:
-        raise DataError(f"{target}: output exists; set infer.overwrite=true to replace it")
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(target, old)
-        os.replace(work, target)
-        if old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.unlink()
-    else:
-        os.replace(work, target)
+    refuse_existing(target, overwrite, INFER_OVERWRITE)
+    replace_atomically(work, target)

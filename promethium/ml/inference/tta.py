@@ -51,6 +51,7 @@ class TestTimeAugmentation(nn.Module):
             yi = self.model(sign * xi) * sign
             yi = torch.flip(yi, axes) if axes else yi
             total = yi if total is None else total + yi
+        assert total is not None  # at least the identity variant
         return total / len(self.variants)
 
 

@@ -60,7 +60,7 @@ def resolve_overlap(overlap: float | Sequence[int], patch_size: Sequence[int]) -
         if not 0.0 <= float(overlap) < 1.0:
             raise ConfigError(f"infer.overlap: got {overlap!r}; allowed: {allowed}")
         return tuple(int(round(float(overlap) * p)) for p in patch_size)
-    samples = list(overlap)
+    samples = list(overlap)  # type: ignore[arg-type]  # a sequence: numbers returned above
     if len(samples) != len(patch_size) or any(
         not isinstance(o, int) or isinstance(o, bool) or not 0 <= o < p
         for o, p in zip(samples, patch_size, strict=False)

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 from torch.utils.data import DataLoader, Sampler
 
 from promethium.data.dataset import (
     EpochKeySampler,
-    Region,
     SeismicDataset,
     ShardSampler,
     make_regions,
 )
-from promethium.data.store import is_url, open_store
+from promethium.data.sources import StoreSource, ZarrSource
+from promethium.data.splits import split_regions, warn_if_patch_exceeds
+from promethium.data.store import open_store
 from promethium.data.transforms import (
     Augmentation,
     Corruption,
@@ -29,70 +28,6 @@ from promethium.data.transforms import (
 from promethium.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-class StoreSource(Protocol):
-    """Anything that can provide a Promethium Zarr store path (cached or existing)."""
-
-    def prepare(self, cache_dir: str | Path) -> Path: ...
-
-
-@dataclass
-class ZarrSource:
-    """An existing store: a local path or an fsspec URL (``data=zarr data.path=...``).
-
-    URLs (``s3://``, ``gs://``, ``memory://``, ``file://``) go through zarr's
-    ``FsspecStore``; S3 and GCS need ``s3fs`` / ``gcsfs`` installed.
-    """
-
-    path: str
-
-    def prepare(self, cache_dir: str | Path) -> Path | str:
-        """Validate the store and return its path or fsspec URL (``cache_dir`` is unused)."""
-        if not self.path:
-            raise ConfigError("data.path: no Zarr store given; set data.path=/path/to/store.zarr")
-        open_store(self.path)
-        return self.path if is_url(self.path) else Path(self.path)
-
-
-def split_regions(
-    regions: Sequence[Region], val_fraction: float, test_fraction: float, seed: int
-) -> tuple[list[Region], list[Region], list[Region]]:
-    """Shuffle whole regions with ``seed`` and split them into train / val / test."""
-    for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 <= value < 1.0:
-            raise ConfigError(f"data.{key}: got {value!r}; allowed: a fraction in [0, 1)")
-    n = len(regions)
-    n_val = max(int(round(val_fraction * n)), 1 if val_fraction > 0 else 0)
-    n_test = max(int(round(test_fraction * n)), 1 if test_fraction > 0 else 0)
-    if n - n_val - n_test < 1:
-        raise ConfigError(
-            f"data.val_fraction/test_fraction: {n} regions (gathers or blocks) cannot give "
-            f"{n_val} validation and {n_test} test regions and still leave one for training"
-        )
-    order = np.random.default_rng(seed).permutation(n)
-    pick = [regions[i] for i in order]
-    return pick[n_val + n_test :], pick[:n_val], pick[n_val : n_val + n_test]
-
-
-def warn_if_patch_exceeds(
-    patch_size: Sequence[int], shape: Sequence[int], attrs: dict[str, Any], path: Any
-) -> None:
-    """Warn (once per data set) where a patch is larger than the data: zero padding trains."""
-    trailing = shape[len(shape) - len(patch_size) :]
-    names = list(attrs.get("axis_names") or [])[len(shape) - len(patch_size) :]
-    names = names if len(names) == len(trailing) else [f"axis {i}" for i in range(len(trailing))]
-    over = [
-        f"{name} {p} > {n}" for name, p, n in zip(names, patch_size, trailing, strict=True) if p > n
-    ]
-    if over:
-        log.warning(
-            "data.patch_size %s is larger than the data of %s (%s): patches are zero-padded "
-            "there, so the network trains partly on padding; choose a smaller patch",
-            list(patch_size),
-            path,
-            ", ".join(over),
-        )
 
 
 class SeismicDataModule(pl.LightningDataModule):
@@ -137,14 +72,13 @@ class SeismicDataModule(pl.LightningDataModule):
         path: str | None = None,
     ) -> None:
         super().__init__()
-        if source is None:
-            source = ZarrSource(path or "")
+        self.source: StoreSource = ZarrSource(path or "") if source is None else source
         for key, value in (("batch_size", batch_size), ("samples_per_epoch", samples_per_epoch)):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"data.{key}: got {value!r}; allowed: a positive integer")
         if not isinstance(num_workers, int) or num_workers < 0:
             raise ConfigError(f"data.num_workers: got {num_workers!r}; allowed: an integer >= 0")
-        self.source, self.patch_size = source, list(patch_size)
+        self.patch_size = list(patch_size)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.persistent_workers = persistent_workers and num_workers > 0
         self.samples_per_epoch, self.val_stride = samples_per_epoch, val_stride
@@ -181,7 +115,7 @@ class SeismicDataModule(pl.LightningDataModule):
         warn_if_patch_exceeds(self.patch_size, array.shape, self.store_attrs, self.path)
         regions = make_regions(array.shape, len(self.patch_size))
         train, val, test = split_regions(regions, self.val_fraction, self.test_fraction, self.seed)
-        common = dict(
+        common: dict[str, Any] = dict(
             path=self.path,
             patch_size=self.patch_size,
             corruption=self.corruption,
