@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from promethium.data.segy import segy_to_zarr, zarr_to_segy
+from promethium.data.segy import segy_to_zarr
+from promethium.data.segy_export import zarr_to_segy
 from promethium.errors import PromethiumError
 
 #: library parameters that this script takes as options of the same name

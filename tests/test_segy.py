@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import segyio
 
-from promethium.data.segy import SegyFile, segy_to_zarr, zarr_to_segy
+from promethium.data.segy import SegyFile, segy_to_zarr
+from promethium.data.segy_export import zarr_to_segy
 from promethium.data.store import open_store
 from promethium.errors import DataError
 
@@ -170,7 +171,8 @@ def test_export_checks_every_header_field_against_its_width(tmp_path):
     """Each of the 91 trace-header fields, set one past its range, is refused by name."""
     import zarr
 
-    from promethium.data.segy import HEADER_FIELDS, TRACE_FIELD_BYTES
+    from promethium.data.segy import HEADER_FIELDS
+    from promethium.data.segy_export import TRACE_FIELD_BYTES
 
     src = tmp_path / "in.sgy"
     write_prestack(src)

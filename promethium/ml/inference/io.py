@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from promethium.data.segy import SegyFile, zarr_to_segy
+from promethium.data.segy import SegyFile
+from promethium.data.segy_export import zarr_to_segy
 from promethium.data.store import DATA_ARRAY, is_url, open_store, store_attrs
 from promethium.errors import ConfigError, DataError
 from promethium.files import refuse_existing, replace_atomically
