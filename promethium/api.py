@@ -24,7 +24,11 @@ from omegaconf import DictConfig, open_dict
 
 from promethium.config import build_model, register_resolvers
 from promethium.errors import ConfigError
-from promethium.ml.checkpoints import network_from_checkpoint, read_checkpoint
+from promethium.ml.checkpoints import (
+    network_from_checkpoint,
+    read_checkpoint,
+    with_amplitude_contract,
+)
 from promethium.models import PromethiumModel
 from promethium.tasks.common import execute
 
@@ -86,7 +90,9 @@ def load_model(
     """Rebuild a trained network from a checkpoint, without executing pickled code.
 
     The checkpoint is read with ``torch.load(weights_only=True)``; the network comes
-    from the registry using the model config saved in the checkpoint's hyperparameters.
+    from the registry using the model config saved in the checkpoint's hyperparameters,
+    wrapped in its amplitude contract (``normalize``) when it was trained with one, so
+    it takes and returns the survey's own units.
 
     Raises:
         DataError: if the file is missing, unreadable, or not a Promethium checkpoint
@@ -100,8 +106,9 @@ def load_checkpoint(
 ) -> tuple[PromethiumModel, dict[str, Any]]:
     """Like :func:`load_model`, and also return the training run's config (a plain dict)."""
     ckpt = read_checkpoint(ckpt_path, map_location)
-    net = network_from_checkpoint(ckpt, ckpt_path)
-    return net.to(map_location).eval(), ckpt["hyper_parameters"]["config"]
+    config = ckpt["hyper_parameters"]["config"]
+    net = with_amplitude_contract(network_from_checkpoint(ckpt, ckpt_path), config, ckpt_path)
+    return net.to(map_location).eval(), config
 
 
 __all__ = [

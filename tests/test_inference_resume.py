@@ -175,4 +175,5 @@ def test_refused_input_leaves_nothing_behind(tmp_path, checkpoint, suffix):  # n
         tmp_path, checkpoint, "a", f"input={tmp_path / f'in.{suffix}'}", f"output={out}"
     )
     assert run.returncode == 2 and "NaN" in run.stderr, run.stderr[-2000:]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["a", f"in.{suffix}"])
+    # no work store, no marker, and no run folder (a refused run's is removed)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"in.{suffix}"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ import zarr
 from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from promethium.data.chunk_reader import Box, box_reader
-from promethium.data.store import DATA_ARRAY, open_store
+from promethium.data.store import DATA_ARRAY, TRACE_MASK, open_store
 from promethium.data.transforms import Augmentation, Corruption
 from promethium.errors import ConfigError, DataError
 from promethium.tiling import axis_starts
@@ -178,6 +179,7 @@ class SeismicDataset(Dataset):
         self._array: zarr.Array | None = None
         self._group: zarr.Group | None = None
         self._read_box: Callable[[Box], np.ndarray] | None = None
+        self._trace_mask: Any = None  # np.ndarray, False (store has none) or None (unread)
 
     def _grid(self, stride: tuple[int, ...]) -> list[tuple[Region, tuple[int, ...]]]:
         windows = []
@@ -195,7 +197,7 @@ class SeismicDataset(Dataset):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         # each worker process opens its own handles
-        state["_array"] = state["_group"] = state["_read_box"] = None
+        state["_array"] = state["_group"] = state["_read_box"] = state["_trace_mask"] = None
         return state
 
     @property
@@ -238,7 +240,8 @@ class SeismicDataset(Dataset):
                 int(rng.integers(lo, max(hi - p, lo) + 1))
                 for lo, hi, p in zip(region.lo, region.hi, self.patch_size, strict=True)
             )
-        clean = self.read_patch(region, start)
+        live = self.read_live(region, start)
+        clean = self.read_patch(region, start) * live  # dead traces are no data
         if self.mode == "random" and self.augment is not None:
             clean = self.augment(clean, rng)
         noisy, mask = (
@@ -248,9 +251,36 @@ class SeismicDataset(Dataset):
             name: torch.from_numpy(np.array(np.broadcast_to(a, clean.shape), np.float32))[None]
             for name, a in (("input", noisy), ("target", clean), ("mask", mask))
         }
+        sample["live"] = torch.from_numpy(live)[None]
         for name in self.aux_arrays:
             sample[name] = torch.from_numpy(self.read_aux(name, region, start))[None]
         return sample
+
+    @property
+    def trace_mask(self) -> np.ndarray | None:
+        """The store's recorded traces (``trace_mask``), read once per process; or None."""
+        if self._trace_mask is None:
+            found = TRACE_MASK in self.group
+            self._trace_mask = np.asarray(self.group[TRACE_MASK][...]) if found else False
+        return None if self._trace_mask is False else self._trace_mask
+
+    def read_live(self, region: Region, start: Sequence[int]) -> np.ndarray:
+        """1 where the patch window holds a recorded trace, ``(*patch[:-1], 1)``.
+
+        Dead and absent traces (``trace_mask`` False) and the zero padding beyond the
+        data are 0: they are never a training target (``DataLoss`` weights by this).
+        """
+        size = self.patch_size[:-1]
+        stop = [min(s + p, hi) for s, p, hi in zip(start, size, region.hi, strict=False)]
+        live = np.zeros((*size, 1), np.float32)
+        inside = tuple(slice(0, b - a) for a, b in zip(start, stop, strict=False))
+        mask = self.trace_mask
+        if mask is None:
+            live[inside] = 1.0
+        else:
+            window = tuple(slice(a, b) for a, b in zip(start, stop, strict=False))
+            live[inside] = mask[(*region.lead, *window)][..., None]
+        return live
 
     def read_aux(self, name: str, region: Region, start: Sequence[int]) -> np.ndarray:
         """Read an auxiliary array over the patch window minus time (edge-padded)."""

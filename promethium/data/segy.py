@@ -26,6 +26,7 @@ from rich.progress import track
 
 from promethium.data.store import (
     DATA_ARRAY,
+    TRACE_MASK,
     atomic_store,
     store_attrs,
     validate_store,
@@ -33,25 +34,66 @@ from promethium.data.store import (
 from promethium.errors import ConfigError, DataError
 
 HEADER_FIELDS: dict[str, int] = dict(segyio.tracefield.keys)
-SEGY_FORMATS = {1: "IBM float32", 5: "IEEE float32"}
+#: data sample formats segyio reads and writes: code -> (name, bytes per sample). (Codes
+#: 4, 7 and 15, fixed point with gain and 3-byte integers, segyio reads as IBM floats.)
+SEGY_FORMATS: dict[int, tuple[str, int]] = {
+    1: ("IBM float32", 4),
+    2: ("int32", 4),
+    3: ("int16", 2),
+    5: ("IEEE float32", 4),
+    6: ("IEEE float64", 8),
+    8: ("int8", 1),
+    9: ("int64", 8),
+    10: ("uint32", 4),
+    11: ("uint16", 2),
+    12: ("uint64", 8),
+    16: ("uint8", 1),
+}
+ENDIANS = ("big", "little")
+#: TraceIdentificationCode of a dead trace
+DEAD_TRACE_CODE = 2
+
+
+def check_endian(endian: str | None, key: str = "endian") -> None:
+    """Refuse an unknown byte order (``None``: detect)."""
+    if endian is not None and endian not in ENDIANS:
+        raise ConfigError.for_parameter(key, endian, "null (detect), big, little")
 
 
 @contextmanager
-def open_segy(path: str | os.PathLike) -> Iterator[segyio.SegyFile]:
+def open_segy(path: str | os.PathLike, endian: str | None = None) -> Iterator[segyio.SegyFile]:
     """Open a SEG-Y file without geometry inference; clear errors for bad files.
+
+    Args:
+        path: the file.
+        endian: ``big`` or ``little``; ``None`` tries big-endian (the standard), then
+            little-endian (a file read in the wrong byte order has an impossible size).
 
     Raises:
         DataError: naming the file when it is missing, not SEG-Y or truncated.
     """
     path = Path(path)
+    check_endian(endian)
     if not path.is_file():
         raise DataError(f"{path}: no such SEG-Y file")
-    try:
-        handle = segyio.open(str(path), "r", ignore_geometry=True)
-    except Exception as err:  # segyio raises RuntimeError/ValueError/OSError variants
-        raise DataError(f"{path}: not a readable SEG-Y file ({err})") from err
+    errors = []
+    for order in [endian] if endian else list(ENDIANS):
+        try:
+            handle = segyio.open(str(path), "r", ignore_geometry=True, endian=order)
+            break
+        except Exception as err:  # noqa: BLE001 - segyio raises RuntimeError/ValueError/OSError
+            errors.append(f"{order}-endian: {err}")
+    else:
+        raise DataError(f"{path}: not a readable SEG-Y file ({'; '.join(errors)})")
     with handle as f:
-        trace_bytes = 240 + len(f.samples) * 4
+        f.endian_name = order  # which byte order opened it, for the store's records
+        code = int(f.format)
+        if code not in SEGY_FORMATS:
+            raise DataError(
+                f"{path}: data sample format code {code} is not supported; allowed: "
+                + ", ".join(f"{c} ({n})" for c, (n, _) in SEGY_FORMATS.items())
+            )
+        trace_bytes = 240 + len(f.samples) * SEGY_FORMATS[code][1]
         expected = 3600 + f.ext_headers * 3200 + f.tracecount * trace_bytes
         if path.stat().st_size < expected or f.tracecount == 0:
             raise DataError(
@@ -106,8 +148,17 @@ def _file_headers(f: segyio.SegyFile) -> dict[str, Any]:
         "text": [bytes(f.text[i]).hex() for i in range(1 + f.ext_headers)],
         "binary": {str(int(k)): int(v) for k, v in f.bin.items()},
         "format": int(f.format),
+        "endian": f.endian_name,
         "samples": [float(s) for s in f.samples],
     }
+
+
+def live_traces(f: segyio.SegyFile, grid: np.ndarray) -> np.ndarray:
+    """``grid``'s recorded traces: present in the file and not flagged dead (code 2)."""
+    codes = np.asarray(f.attributes(segyio.TraceField.TraceIdentificationCode)[:])
+    live = grid >= 0
+    live[live] = codes[grid[live]] != DEAD_TRACE_CODE
+    return live
 
 
 def segy_to_zarr(
@@ -119,11 +170,18 @@ def segy_to_zarr(
     overwrite: bool = False,
     progress: bool = True,
     compress: bool = False,
+    endian: str | None = None,
 ) -> Path:
     """Convert a SEG-Y file to a Promethium store (see module docstring).
 
+    Samples of every format segyio reads (IBM and IEEE floats, 1- to 8-byte integers)
+    become float32 in the survey's own units. Grid positions with no trace (absent from
+    a post-stack cube, or beyond a short gather) and traces flagged dead are zero and
+    ``False`` in the store's boolean ``trace_mask`` (MDIO's name), which training and
+    inference use as the record's live traces.
+
     Args:
-        segy_path: input file (IBM or IEEE floats).
+        segy_path: input file.
         zarr_path: output store; written atomically (a failure leaves no store behind).
         sort: one or two trace-header names; empty for one line in file order.
         axis_names: names of the two non-time axes (default by ``sort``).
@@ -133,12 +191,13 @@ def segy_to_zarr(
         compress: zstd-compress the traces. Off by default: seismic float32 compresses
             little and uncompressed chunks read faster in training (``docs/benchmarks.md``).
             Headers are always compressed.
+        endian: ``big``, ``little`` or ``None`` (detect).
 
     Returns:
         The store path.
     """
     sort = list(sort)
-    with open_segy(segy_path) as f:
+    with open_segy(segy_path, endian) as f:
         dt_us = segyio.tools.dt(f, fallback_dt=0.0)
         if not dt_us or dt_us <= 0:
             raise DataError(
@@ -146,6 +205,11 @@ def segy_to_zarr(
                 "trace header 'TRACE_SAMPLE_INTERVAL' are 0)"
             )
         grid, keys = trace_grid(f, sort, str(segy_path))
+        headers = _file_headers(f)
+        headers.update(sort=sort, gather_keys=keys.tolist())
+        if len(sort) == 2:  # the grid's columns, for filling absent traces on export
+            columns = np.unique(np.asarray(f.attributes(_field(sort[1]))[:]))
+            headers["column_keys"] = columns.tolist()
         names = list(axis_names or _default_axes(sort))
         attrs = store_attrs(
             dt=dt_us * 1e-6,
@@ -154,9 +218,10 @@ def segy_to_zarr(
             provenance={
                 "source": str(Path(segy_path).resolve()),
                 "sort": sort,
-                "format": SEGY_FORMATS.get(int(f.format), int(f.format)),
+                "format": SEGY_FORMATS[int(f.format)][0],
+                "endian": f.endian_name,
             },
-            segy=_file_headers(f),
+            segy=headers,
             gather_keys=keys.tolist(),
         )
         n_samples = len(f.samples)
@@ -170,6 +235,8 @@ def segy_to_zarr(
                 compressors="auto" if compress else None,
             )
             group.create_array("trace_index", shape=grid.shape, dtype="int64")[...] = grid
+            live = live_traces(f, grid)
+            group.create_array(TRACE_MASK, shape=grid.shape, dtype="bool")[...] = live
             valid = grid >= 0
             for name, byte in HEADER_FIELDS.items():
                 values = np.zeros(grid.shape, dtype=np.int32)
@@ -177,7 +244,7 @@ def segy_to_zarr(
                 group.create_array(f"headers/{name}", shape=grid.shape, dtype="int32")[...] = values
             rows = track(range(grid.shape[0]), description="SEG-Y -> Zarr", disable=not progress)
             for g in rows:
-                data[g] = _read_gather(f, grid[g], n_samples)
+                data[g] = _read_gather(f, grid[g], n_samples) * live[g][:, None]
             validate_store(group, zarr_path)
     return Path(zarr_path)
 
@@ -208,15 +275,18 @@ class SegyFile:
     """A SEG-Y file as a data source (``data=segy data.path=FILE``).
 
     It is converted to a cached store on first use, keyed by the file's path, size,
-    modification time and ``sort``.
+    modification time, ``sort`` and ``endian``.
 
     Args:
         path: the SEG-Y file.
-        sort: trace-header keys that form the gathers (see :func:`segy_to_zarr`).
+        sort: trace-header keys that form the gathers (see :func:`segy_to_zarr`), e.g.
+            ``[FieldRecord]`` for shots, ``[INLINE_3D, CROSSLINE_3D]`` for a cube.
+        endian: ``big``, ``little`` or ``None`` (detect).
     """
 
     path: str
     sort: list[str] = field(default_factory=lambda: ["FieldRecord"])
+    endian: str | None = None
 
     def prepare(self, cache_dir: str | Path) -> Path:
         """Convert once into ``cache_dir`` and return the store path."""
@@ -226,14 +296,15 @@ class SegyFile:
         if not source.is_file():
             raise DataError(f"{source}: no such SEG-Y file (data.path)")
         stat = source.stat()
-        key = f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{','.join(self.sort)}"
+        check_endian(self.endian)
+        key = f"{source}|{stat.st_size}|{stat.st_mtime_ns}|{','.join(self.sort)}|{self.endian}"
         target = (
             Path(cache_dir)
             / f"segy_{source.stem}_{hashlib.sha256(key.encode()).hexdigest()[:12]}.zarr"
         )
         if not target.exists():
             try:
-                segy_to_zarr(source, target, sort=self.sort, progress=False)
+                segy_to_zarr(source, target, sort=self.sort, progress=False, endian=self.endian)
             except DataError:
                 if not target.exists():  # not a lost race with a concurrent conversion
                     raise

@@ -8,6 +8,7 @@ checked against its field's width first.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -17,12 +18,15 @@ import segyio
 import zarr
 from rich.progress import track
 
-from promethium.data.segy import HEADER_FIELDS
+from promethium.data.segy import HEADER_FIELDS, SEGY_FORMATS
 from promethium.data.store import open_store
-from promethium.errors import DataError
+from promethium.errors import ConfigError, DataError
 from promethium.files import refuse_existing, replace_atomically
 
 BINARY_FIELDS: dict[str, int] = dict(segyio.binfield.keys)
+#: format names that are NumPy integer dtypes
+INTEGER_FORMATS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+log = logging.getLogger(__name__)
 
 
 def _field_bytes(fields: dict[str, int], end: int) -> dict[int, int]:
@@ -41,8 +45,19 @@ def zarr_to_segy(
     overwrite: bool = False,
     header_store: str | os.PathLike | None = None,
     progress: bool = True,
+    fmt: int | None = None,
+    fill: bool = False,
 ) -> Path:
     """Write a store back to SEG-Y.
+
+    With ``fill`` (an interpolated cube), grid positions that had no trace in the source
+    are written too, after the recorded traces, with headers made by
+    :func:`fill_absent`.
+
+    The data sample format and byte order are the source file's (``fmt`` picks another
+    format, a code of :data:`~promethium.data.segy.SEGY_FORMATS`); with the format kept,
+    every header is byte-identical. Integer formats get rounded samples, clipped to the
+    format's range (a warning counts the clipped ones).
 
     Traces go back to their original file positions with their original headers when the
     store (or ``header_store``, e.g. the input of an inference run) came from
@@ -67,6 +82,10 @@ def zarr_to_segy(
         )
     if grid is None:
         grid = np.arange(data.shape[0] * data.shape[1]).reshape(data.shape[:2])
+    if fmt is not None and int(fmt) not in SEGY_FORMATS:
+        raise ConfigError.for_parameter(
+            "format", fmt, ", ".join(f"{c} ({n})" for c, (n, _) in SEGY_FORMATS.items())
+        )
     tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         _write_segy(
@@ -78,6 +97,8 @@ def zarr_to_segy(
             float(group.attrs["dt"]),
             progress,
             str(target),
+            fmt,
+            fill,
         )
         replace_atomically(tmp, target)
     finally:
@@ -141,6 +162,116 @@ def _check_headers(
         check_field_range(where, f"binary {names[int(offset)]}", width, int(value), int(value))
 
 
+class SampleConverter:
+    """float32 samples to the values of a SEG-Y data sample format.
+
+    Float formats take the samples as they are (float64 widened); integer formats round
+    them and clip them to the format's range, counting what was clipped.
+    """
+
+    def __init__(self, code: int) -> None:
+        self.code, self.clipped = code, 0
+        name = SEGY_FORMATS[code][0]
+        self.dtype = np.dtype("float64" if code == 6 else name if name in INTEGER_FORMATS else "f4")
+        self.range = None
+        if self.dtype.kind in "iu":
+            info = np.iinfo(self.dtype)
+            self.range = (float(info.min), float(info.max))
+
+    def __call__(self, trace: np.ndarray) -> np.ndarray:
+        if self.range is None:
+            return trace.astype(self.dtype, copy=False)
+        rounded = np.rint(trace.astype(np.float64))
+        clipped = np.clip(rounded, *self.range)
+        self.clipped += int(np.count_nonzero(clipped != rounded))
+        return clipped.astype(self.dtype)
+
+    def report(self, where: str) -> None:
+        if self.clipped:
+            log.warning(
+                "%s: %d samples clipped to the range of SEG-Y format %d (%s)",
+                where,
+                self.clipped,
+                self.code,
+                SEGY_FORMATS[self.code][0],
+            )
+
+
+def _header_fields(
+    grid: np.ndarray,
+    headers: zarr.Group | None,
+    meta: dict | None,
+    n_samples: int,
+    dt: float,
+    code: int,
+    where: str,
+) -> tuple[dict[str, np.ndarray], dict[int, int]]:
+    """Trace-header arrays over the grid and the binary header the export writes.
+
+    The source's own headers when there are any; otherwise minimal ones (``FieldRecord``
+    = gather, ``TraceNumber`` = trace, sample count and interval).
+    """
+    if meta and headers is not None:
+        fields = {name: np.asarray(headers[f"headers/{name}"][...]) for name in HEADER_FIELDS}
+        binary = {int(k): int(v) for k, v in meta["binary"].items()}
+        binary[BINARY_FIELDS["Format"]] = code
+        return fields, binary
+    dt_us = sample_interval_us(dt, where)
+    g_index, t_index = np.indices(grid.shape)
+    fields = {
+        "TRACE_SEQUENCE_FILE": grid + 1,
+        "FieldRecord": g_index + 1,
+        "TraceNumber": t_index + 1,
+        "TRACE_SAMPLE_COUNT": np.full(grid.shape, n_samples),
+        "TRACE_SAMPLE_INTERVAL": np.full(grid.shape, dt_us),
+    }
+    binary = {
+        BINARY_FIELDS["Samples"]: n_samples,
+        BINARY_FIELDS["Interval"]: dt_us,
+        BINARY_FIELDS["Format"]: code,
+    }
+    return fields, binary
+
+
+#: coordinate headers of a filled-in trace, interpolated between the recorded ones
+COORDINATE_FIELDS = ("CDP_X", "CDP_Y", "SourceX", "SourceY", "GroupX", "GroupY")
+
+
+def fill_absent(
+    grid: np.ndarray, fields: dict[str, np.ndarray], meta: dict
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Give the grid's absent traces headers, and every trace its place in grid order.
+
+    Only for stores sorted by two keys (a cube by inline and crossline): an absent grid
+    position is a real place with no trace. Its headers are the nearest recorded trace's
+    of the same gather, with the two sort keys set to the position's own and the
+    coordinates interpolated between the recorded traces around it. The file is then
+    written in grid order (inline-major, sorted as geometry-aware readers expect), each
+    trace's ``TRACE_SEQUENCE_FILE`` its new position; recorded traces keep every other
+    header as it was.
+    """
+    sort, columns = meta.get("sort") or [], meta.get("column_keys")
+    absent = grid < 0
+    if len(sort) != 2 or columns is None or not absent.any() or not (~absent).any():
+        return grid, fields
+    fields = {name: values.copy() for name, values in fields.items()}
+    rows = np.flatnonzero((~absent).any(axis=1))
+    for g in range(grid.shape[0]):
+        source = g if g in rows else int(rows[np.argmin(np.abs(rows - g))])
+        live = np.flatnonzero(~absent[source])
+        holes = np.flatnonzero(absent[g])
+        nearest = live[np.abs(live[None, :] - holes[:, None]).argmin(axis=1)]
+        for name, values in fields.items():
+            values[g, holes] = values[source, nearest]
+            if name in COORDINATE_FIELDS and live.size > 1 and source == g:
+                values[g, holes] = np.rint(np.interp(holes, live, values[g, live]))
+    fields[sort[0]][:] = np.asarray(meta["gather_keys"])[:, None]
+    fields[sort[1]][:] = np.asarray(columns)[None, :]
+    order = np.arange(grid.size, dtype=np.int64).reshape(grid.shape)
+    fields["TRACE_SEQUENCE_FILE"][:] = order + 1
+    return order, fields
+
+
 def _write_segy(
     path: Path,
     data: zarr.Array,
@@ -150,33 +281,23 @@ def _write_segy(
     dt: float,
     progress: bool,
     where: str,
+    fmt: int | None = None,
+    fill: bool = False,
 ) -> None:
     """Write ``data`` at ``path``; ``where`` names the output in errors."""
     spec = segyio.spec()
-    spec.format = int(meta["format"]) if meta else 5
+    spec.format = int(fmt or (meta["format"] if meta else 5))
+    spec.endian = meta.get("endian", "big") if meta else "big"
     spec.samples = meta["samples"] if meta else list(np.arange(data.shape[-1]) * dt * 1e3)
-    spec.tracecount = int((grid >= 0).sum())
     spec.ext_headers = len(meta["text"]) - 1 if meta else 0
-    n_samples = int(data.shape[-1])
-    if meta and headers is not None:
-        fields = {name: np.asarray(headers[f"headers/{name}"][...]) for name in HEADER_FIELDS}
-        binary = {int(k): int(v) for k, v in meta["binary"].items()}
-    else:
-        dt_us = sample_interval_us(dt, where)
-        g_index, t_index = np.indices(grid.shape)
-        fields = {
-            "TRACE_SEQUENCE_FILE": grid + 1,
-            "FieldRecord": g_index + 1,
-            "TraceNumber": t_index + 1,
-            "TRACE_SAMPLE_COUNT": np.full(grid.shape, n_samples),
-            "TRACE_SAMPLE_INTERVAL": np.full(grid.shape, dt_us),
-        }
-        binary = {
-            BINARY_FIELDS["Samples"]: n_samples,
-            BINARY_FIELDS["Interval"]: dt_us,
-            BINARY_FIELDS["Format"]: spec.format,
-        }
+    fields, binary = _header_fields(
+        grid, headers, meta, int(data.shape[-1]), dt, spec.format, where
+    )
+    if fill and meta:
+        grid, fields = fill_absent(grid, fields, meta)
+    spec.tracecount = int((grid >= 0).sum())
     _check_headers(where, fields, grid, binary)
+    convert = SampleConverter(spec.format)
     with segyio.create(str(path), spec) as out:
         if meta:
             for i, text in enumerate(meta["text"]):
@@ -187,4 +308,5 @@ def _write_segy(
             for t in np.flatnonzero(grid[g] >= 0):
                 position = int(grid[g, t])
                 out.header[position] = {HEADER_FIELDS[k]: int(v[g, t]) for k, v in fields.items()}
-                out.trace[position] = block[t]
+                out.trace[position] = convert(block[t])
+    convert.report(where)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from promethium.data.store import is_url, open_store
+import numpy as np
+
+from promethium.data.store import DATA_ARRAY, TRACE_MASK, is_url, open_store, write_store
 from promethium.errors import ConfigError
 
 
@@ -32,3 +35,66 @@ class ZarrSource:
             raise ConfigError("data.path: no Zarr store given; set data.path=/path/to/store.zarr")
         open_store(self.path)
         return self.path if is_url(self.path) else Path(self.path)
+
+
+@dataclass
+class CorruptedRecord:
+    """Another source's store as a field survey would record it: corrupted once, for good.
+
+    For testing self-supervised training where the truth is known: each gather of the
+    source is corrupted once with a fixed seed (e.g. ``MissingTraces``: traces absent
+    from the record; ``AdditiveNoise``: noise in the record) and stored; traces that the
+    corruption removed whole are ``False`` in the derived store's ``trace_mask``. The
+    copy is cached beside the source's store, keyed by it and these settings.
+
+    Args:
+        source: the complete data (any source with ``prepare``).
+        corruption: what the recording did (one corruption or a list, as
+            ``data.corruption``).
+        seed: the draw's seed.
+    """
+
+    source: Any
+    corruption: Any
+    seed: int = 0
+
+    def prepare(self, cache_dir: str | Path) -> Path | str:
+        """Build the corrupted copy once and return its path."""
+        from promethium.data.transforms import bind_store_sampling, make_corruption
+
+        inner = Path(self.source.prepare(cache_dir))
+        described = describe(self.corruption)
+        key = hashlib.sha256(f"{inner.resolve()}|{described}|{self.seed}".encode())
+        target = Path(cache_dir) / f"{inner.stem}_record_{key.hexdigest()[:12]}.zarr"
+        if target.exists():
+            return target
+        group, data = open_store(inner)
+        corruption = make_corruption(self.corruption)
+        bind_store_sampling(corruption, dict(group.attrs))
+        rng = np.random.default_rng(self.seed)
+        values = np.asarray(data[...], dtype=np.float32)
+        live = np.ones(values.shape[:-1], dtype=bool)
+        for g in range(values.shape[0]):
+            values[g], mask = corruption(values[g], rng)
+            live[g] = np.broadcast_to(mask, values[g].shape).max(axis=-1) > 0
+        attrs = dict(group.attrs)
+        attrs["provenance"] = {
+            "derived_from": str(inner),
+            "recorded_with": described,
+            "seed": self.seed,
+            "source_provenance": attrs.get("provenance"),
+        }
+        extra = {TRACE_MASK: live}
+        for name, array in group.arrays():
+            if name not in (DATA_ARRAY, TRACE_MASK):
+                extra[name] = np.asarray(array[...])
+        write_store(target, values, attrs, extra_arrays=extra, compress=False)
+        return target
+
+
+def describe(corruption: Any) -> str:
+    """A stable text of a corruption (or list of them): class names and settings."""
+    if isinstance(corruption, list | tuple):
+        return "[" + ", ".join(describe(c) for c in corruption) + "]"
+    settings = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(corruption).items()))
+    return f"{type(corruption).__name__}({settings})"

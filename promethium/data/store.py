@@ -31,6 +31,9 @@ from promethium.errors import DataError
 from promethium.files import refuse_existing, replace_atomically
 
 DATA_ARRAY = "data"
+#: optional boolean array over the non-time axes: True where a trace was recorded (MDIO's
+#: name); absent and dead traces are False and never a training target
+TRACE_MASK = "trace_mask"
 REQUIRED_ATTRS = ("dt", "dx", "axis_names", "units", "provenance")
 FORMAT_VERSION = 1
 
@@ -56,6 +59,13 @@ def validate_store(group: zarr.Group, path: str | os.PathLike = "<store>") -> za
     dt = attrs["dt"]
     if not isinstance(dt, int | float) or not np.isfinite(dt) or dt <= 0:
         raise DataError(f"{path}: attribute 'dt' must be a positive number of seconds, got {dt!r}")
+    if TRACE_MASK in group:
+        mask = group[TRACE_MASK]
+        if mask.dtype != np.bool_ or tuple(mask.shape) != tuple(data.shape[:-1]):
+            raise DataError(
+                f"{path}: array {TRACE_MASK!r} must be boolean with the shape of 'data' minus "
+                f"time {tuple(data.shape[:-1])}; got {mask.dtype} {tuple(mask.shape)}"
+            )
     names = attrs["axis_names"]
     if not isinstance(names, list) or len(names) != data.ndim:
         raise DataError(

@@ -122,7 +122,8 @@ class MissingTraces:
 
     Modes:
         ``random``: exactly ``round(fraction * n_positions)`` positions are removed, drawn
-        without replacement over all positions.
+        without replacement over all positions (with ``of_live``: ``fraction`` of the
+        traces that are not already all zero, i.e. a further decimation of a record).
         ``regular``: decimation along the trace axis (the one before time): keep every
         ``k``-th trace, ``k = round(1 / (1 - fraction))``, random phase.
         ``gaps``: contiguous gaps of ``gap_width`` traces along the trace axis removing
@@ -131,14 +132,15 @@ class MissingTraces:
     Shapes: ``x: (..., trace, time)`` -> ``(x * mask, mask)`` with ``mask: (..., trace, 1)``.
     """
 
-    def __init__(self, fraction: float = 0.5, mode: str = "random", gap_width: int = 4) -> None:
+    def __init__(
+        self, fraction: float = 0.5, mode: str = "random", gap_width: int = 4, of_live: bool = False
+    ) -> None:
         if not 0.0 <= fraction < 1.0:
-            raise ConfigError(f"data.corruption.fraction: got {fraction!r}; allowed: [0, 1)")
+            raise ConfigError.for_parameter("fraction", fraction, "[0, 1)")
         if mode not in MISSING_MODES:
-            raise ConfigError(
-                f"data.corruption.mode: got {mode!r}; allowed: {', '.join(MISSING_MODES)}"
-            )
+            raise ConfigError.for_parameter("mode", mode, ", ".join(MISSING_MODES))
         self.fraction, self.mode, self.gap_width = fraction, mode, max(int(gap_width), 1)
+        self.of_live = bool(of_live)
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Return the corrupted patch and the trace mask."""
@@ -147,9 +149,13 @@ class MissingTraces:
         positions = x.shape[:-1]
         if self.mode == "random":
             keep = np.ones(int(np.prod(positions)), dtype=bool)
-            keep[
-                rng.choice(keep.size, size=int(round(self.fraction * keep.size)), replace=False)
-            ] = False
+            pool = (
+                np.flatnonzero(np.abs(x).reshape(keep.size, -1).max(axis=1) > 0)
+                if self.of_live
+                else np.arange(keep.size)
+            )
+            drop = int(round(self.fraction * pool.size))
+            keep[rng.choice(pool, size=drop, replace=False)] = False
             keep = keep.reshape(positions)
         else:
             keep = np.broadcast_to(self._keep_along_traces(positions[-1], rng), positions)
@@ -301,6 +307,74 @@ class CorruptionChain:
             x, m = corruption(x, rng)
             mask = mask * m
         return x, mask
+
+
+BLIND_SPOT_MODES = ("samples", "traces")
+
+
+class BlindSpot:
+    """Blind spots for self-supervised denoising: the Noise2Void family.
+
+    A few positions of the patch are hidden from the network and replaced by the value
+    of a random neighbour within ``radius``; with the loss counting only hidden
+    positions (``DataLoss(observed_weight=0)``) the network learns to predict each
+    sample from its surroundings, which carries the signal but not the sample's own
+    independent noise: it denoises without a clean target.
+
+    Modes:
+        ``samples``: Noise2Void (Krull, Buchholz and Jug, CVPR 2019): a ``fraction`` of
+        single samples, each replaced by a random other sample within ``radius`` along
+        every axis (uniform pixel selection).
+        ``traces``: whole traces, for noise that is coherent along a trace (spikes,
+        bad-channel noise), as StructN2V masks the noise's structure (Broaddus et al.,
+        ISBI 2020); each hidden trace is replaced by a random trace within ``radius``.
+
+    Shapes: ``x: (..., trace, time)`` -> ``(x with blind spots, mask)``; ``mask`` is 0
+    at the hidden positions, ``(..., trace, time)`` for samples, ``(..., trace, 1)`` for
+    traces.
+
+    Args:
+        fraction: share of samples (or traces) hidden per patch, in (0, 0.5].
+        mode: ``samples`` or ``traces``.
+        radius: largest neighbour offset per axis (>= 1).
+    """
+
+    def __init__(self, fraction: float = 0.02, mode: str = "samples", radius: int = 3) -> None:
+        if not 0.0 < fraction <= 0.5:
+            raise ConfigError.for_parameter("fraction", fraction, "(0, 0.5]")
+        if mode not in BLIND_SPOT_MODES:
+            raise ConfigError.for_parameter("mode", mode, ", ".join(BLIND_SPOT_MODES))
+        if not isinstance(radius, int) or radius < 1:
+            raise ConfigError.for_parameter("radius", radius, "an integer >= 1")
+        self.fraction, self.mode, self.radius = fraction, mode, radius
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Return the patch with blind spots and the mask (0 where hidden)."""
+        shape = x.shape if self.mode == "samples" else x.shape[:-1]
+        if self.mode == "traces" and x.ndim < 2:
+            raise ConfigError.for_parameter(
+                "mode", self.mode, "samples (1D patches have no traces)"
+            )
+        n = max(1, int(round(self.fraction * int(np.prod(shape)))))
+        hidden = rng.choice(int(np.prod(shape)), size=n, replace=False)
+        where = np.unravel_index(hidden, shape)
+        source = tuple(self._neighbour(w, size, rng) for w, size in zip(where, shape, strict=True))
+        out = x.copy()
+        out[where] = x[source]
+        mask = np.ones(shape, dtype=x.dtype)
+        mask[where] = 0
+        return out, mask if self.mode == "samples" else mask[..., None]
+
+    def _neighbour(self, index: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+        """Indices moved by a random non-zero offset in ``[-radius, radius]``, kept inside."""
+        if size == 1:
+            return index
+        offset = rng.integers(1, self.radius + 1, size=index.shape) * rng.choice(
+            [-1, 1], index.shape
+        )
+        moved = index + offset
+        moved = np.where((moved < 0) | (moved >= size), index - offset, moved)
+        return np.clip(moved, 0, size - 1)
 
 
 def make_corruption(corruption: Corruption | Sequence[Corruption] | None) -> Corruption | None:

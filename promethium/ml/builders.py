@@ -15,6 +15,8 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from promethium.config import build_collection, build_model, build_node
+from promethium.errors import ConfigError
+from promethium.ml.checkpoints import model_differences, network_from_checkpoint, read_checkpoint
 from promethium.ml.datamodule import SeismicDataModule
 from promethium.ml.module import SeismicLitModule
 from promethium.ml.pruning import pruning_callback
@@ -29,14 +31,44 @@ def build_datamodule(cfg: DictConfig) -> SeismicDataModule:
 
 def build_module(cfg: DictConfig) -> SeismicLitModule:
     """The Lightning module: network from the registry plus the task's optimiser and loss."""
+    net = build_model(cfg.model)
+    if cfg.get("init_from"):
+        initial_weights(net, cfg)
     return SeismicLitModule(
-        net=build_model(cfg.model),
+        net=net,
         optimizer=build_node(cfg, "task.optimizer"),
         scheduler=build_node(cfg, "task.scheduler"),
         loss=build_node(cfg, "task.loss"),
         monitor=cfg.task.monitor,
         config=OmegaConf.to_container(cfg, resolve=True),
+        scaler=build_node(cfg, "normalize"),
     )
+
+
+def initial_weights(net: torch.nn.Module, cfg: DictConfig) -> None:
+    """Load ``init_from``'s network weights into ``net`` (fine-tuning a trained model).
+
+    Raises:
+        ConfigError: when the checkpoint's model or amplitude contract (``normalize``)
+            differs from this run's, naming the keys.
+    """
+    path = str(cfg.init_from)
+    ckpt = read_checkpoint(path, key="init_from")
+    saved = ckpt["hyper_parameters"]["config"]
+    differences = model_differences(saved["model"], OmegaConf.to_container(cfg.model, resolve=True))
+    current = OmegaConf.to_container(cfg.normalize, resolve=True) if "normalize" in cfg else None
+    differences += model_differences(
+        {"n": saved.get("normalize") or {}}, {"n": current or {}}, "normalize"
+    )
+    if differences:
+        shown = "; ".join(d.replace("normalize.n", "normalize", 1) for d in differences[:5])
+        raise ConfigError(
+            f"init_from: {path} was trained with other settings ({shown}); fine-tune with "
+            "the checkpoint's model and normalize settings"
+        )
+    trained = network_from_checkpoint(ckpt, path, key="init_from")
+    net.load_state_dict(trained.state_dict())
+    log.info("init_from: network weights of %s", path)
 
 
 def build_trainer(cfg: DictConfig) -> pl.Trainer:

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from promethium.config import build_model
 from promethium.errors import ConfigError, DataError, PromethiumError
 from promethium.models import PromethiumModel
+from promethium.models.amplitude import AmplitudeScaler, NormalizedNetwork
 
 
 def read_checkpoint(
@@ -79,6 +81,26 @@ def network_from_checkpoint(
             f"{' '.join(line.strip() for line in detail[:3])[:300]}"
         ) from err
     return net
+
+
+def with_amplitude_contract(net: nn.Module, config: dict[str, Any], path: Any) -> nn.Module:
+    """``net`` wrapped in the ``normalize`` scaler it was trained with (if any).
+
+    The scaler is built from its saved parameters, never from a ``_target_`` in the
+    file: a checkpoint names no code to run.
+
+    Raises:
+        DataError: if the saved settings do not make a scaler.
+    """
+    settings = {k: v for k, v in (config.get("normalize") or {}).items() if k != "_target_"}
+    if settings.get("kind", "none") == "none":
+        return net
+    try:
+        return NormalizedNetwork(net, AmplitudeScaler(**settings))
+    except (PromethiumError, TypeError) as err:
+        raise DataError(
+            f"{path}: the checkpoint's normalize settings are unusable ({err})"
+        ) from err
 
 
 def model_differences(

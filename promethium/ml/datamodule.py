@@ -16,7 +16,7 @@ from promethium.data.dataset import (
     ShardSampler,
     make_regions,
 )
-from promethium.data.sources import StoreSource, ZarrSource
+from promethium.data.sources import CorruptedRecord, StoreSource, ZarrSource
 from promethium.data.splits import split_regions, warn_if_patch_exceeds
 from promethium.data.store import open_store
 from promethium.data.transforms import (
@@ -49,6 +49,11 @@ class SeismicDataModule(pl.LightningDataModule):
         cache_dir: where generated or converted stores are cached.
         seed: seed of the split, the sample keys and the validation corruptions.
         pin_memory: pin host memory for faster host-to-GPU copies.
+        aux_arrays: extra store arrays delivered with each patch (e.g. ``velocity``).
+        path: the store when ``source`` is ``None``.
+        record: corruptions baked into the data once, as a survey records them (see
+            :class:`~promethium.data.sources.CorruptedRecord`): to test self-supervised
+            training on data whose truth is known.
 
     """
 
@@ -70,9 +75,12 @@ class SeismicDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         aux_arrays: Sequence[str] = (),
         path: str | None = None,
+        record: Corruption | Sequence[Corruption] | None = None,
     ) -> None:
         super().__init__()
         self.source: StoreSource = ZarrSource(path or "") if source is None else source
+        if record:  # the data as a survey would have recorded them (self-supervision tests)
+            self.source = CorruptedRecord(self.source, record, seed=int(seed))
         for key, value in (("batch_size", batch_size), ("samples_per_epoch", samples_per_epoch)):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"data.{key}: got {value!r}; allowed: a positive integer")

@@ -12,6 +12,7 @@ from torch import nn
 from promethium.ml.loss import DataLoss
 from promethium.ml.metrics import EnergySNR, MeanSNR
 from promethium.models import PhysicsInformedNet, PromethiumModel
+from promethium.models.amplitude import AmplitudeScaler
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 SchedulerFactory = Callable[..., Any]
@@ -34,6 +35,8 @@ class SeismicLitModule(pl.LightningModule):
         monitor: metric the scheduler (and checkpointing) follows, e.g. ``val/snr``.
         config: the composed run config as a plain dict, saved in checkpoints so that
             a model can be rebuilt without Hydra.
+        scaler: the amplitude contract (``normalize``): input and target are divided by
+            the input's scale before the network, so the loss is in unit amplitude.
 
     """
 
@@ -45,8 +48,10 @@ class SeismicLitModule(pl.LightningModule):
         loss: nn.Module | None = None,
         monitor: str = "val/snr",
         config: dict[str, Any] | None = None,
+        scaler: AmplitudeScaler | None = None,
     ) -> None:
         super().__init__()
+        self.scaler = scaler
         self.save_hyperparameters({"config": config or {}, "monitor": monitor})
         self.net, self.loss = net, loss if loss is not None else DataLoss()
         self.optimizer_factory, self.scheduler_factory, self.monitor = optimizer, scheduler, monitor
@@ -87,7 +92,7 @@ class SeismicLitModule(pl.LightningModule):
         during validation (a residual built from ``torch.autograd.grad`` of the outputs
         would need ``Trainer(inference_mode=False)``).
         """
-        data = self.loss(pred, batch["target"], batch["mask"])
+        data = self.loss(pred, batch["target"], batch["mask"], batch.get("live"))
         terms = {"loss": data, "data_loss": data}
         if isinstance(self.net, PhysicsInformedNet) and self.net.spatial_dims > 1:
             # logged even at weight 0, so runs with and without physics compare
@@ -96,8 +101,16 @@ class SeismicLitModule(pl.LightningModule):
                 terms["loss"] = data + self.net.physics_weight * terms["physics_loss"]
         return terms
 
+    def _scaled(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The batch in the network's units: input and target divided by the input's scale."""
+        if self.scaler is None or self.scaler.kind == "none":
+            return batch
+        scale = self.scaler.scale(batch["input"])
+        return {**batch, "input": batch["input"] / scale, "target": batch["target"] / scale}
+
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """One optimisation step on a batch; logs ``train/loss`` and its terms."""
+        batch = self._scaled(batch)
         pred = self(batch["input"])
         terms = self._loss_terms(pred, batch)
         for name, value in terms.items():
@@ -112,8 +125,11 @@ class SeismicLitModule(pl.LightningModule):
         return terms["loss"]
 
     def _evaluate(self, batch: dict[str, torch.Tensor], split: str) -> None:
+        batch = self._scaled(batch)
         pred = self(batch["input"])
         target, mask = batch["target"], batch["mask"]
+        if "live" in batch:  # dead and absent traces are not scored
+            pred = pred * batch["live"]
         for name, value in self._loss_terms(pred, batch).items():
             self.log(
                 f"{split}/{name}",

@@ -83,12 +83,28 @@ def load_network(
     Raises:
         DataError: a missing or unusable checkpoint (see :func:`read_checkpoint`).
     """
-    from promethium.ml.checkpoints import network_from_checkpoint
+    from promethium.ml.checkpoints import network_from_checkpoint, with_amplitude_contract
 
     path = checkpoint_path(cfg)
     ckpt = read_checkpoint(path, map_location)
-    net = network_from_checkpoint(ckpt, path).to(map_location).eval()
-    return (TestTimeAugmentation(net) if tta else net), ckpt["hyper_parameters"]["config"]
+    config = ckpt["hyper_parameters"]["config"]
+    net = with_amplitude_contract(network_from_checkpoint(ckpt, path), config, path)
+    net = net.to(map_location).eval()
+    return (TestTimeAugmentation(net) if tta else net), config
+
+
+def is_interpolation_model(train_config: dict[str, Any]) -> bool:
+    """Whether a checkpoint was trained to fill missing traces (a ``MissingTraces`` corruption).
+
+    Such a network's output for a recorded trace is never better than the recording,
+    so inference keeps recorded traces as they are by default.
+    """
+    corruption = (train_config.get("data") or {}).get("corruption") or []
+    entries = corruption if isinstance(corruption, list) else [corruption]
+    return any(
+        isinstance(c, dict) and str(c.get("_target_", "")).endswith("MissingTraces")
+        for c in entries
+    )
 
 
 def patch_size(value: Any, train_config: dict[str, Any], key: str) -> list[int] | int:

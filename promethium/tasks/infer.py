@@ -36,8 +36,13 @@ from promethium.ml.inference.io import (
 from promethium.ml.inference.ownership import claim_output, publish_once
 from promethium.ml.inference.predict import Layout, make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict, work_path
-from promethium.ml.inference.volumes import trace_mask
-from promethium.tasks.common import checkpoint_path, load_network, patch_size
+from promethium.ml.inference.volumes import ObservedTraces, combine_masks, trace_mask
+from promethium.tasks.common import (
+    checkpoint_path,
+    is_interpolation_model,
+    load_network,
+    patch_size,
+)
 
 log = logging.getLogger("promethium.infer")
 
@@ -92,6 +97,7 @@ class InferJob:
     target: Path  # the output, or its local staging store for an object-store URL
     settings: dict[str, Any]
     shard: tuple[int, int]
+    observed: ObservedTraces | None = None  # recorded traces that pass through
 
 
 def prepare(cfg: DictConfig) -> InferJob:
@@ -115,14 +121,26 @@ def prepare(cfg: DictConfig) -> InferJob:
     )
     mask_cfg = icfg.mask
     header = source.header(mask_cfg.header) if mask_cfg.header else None
-    mask = trace_mask(
+    configured = trace_mask(
         source.volume.shape, list(mask_cfg.traces), header, list(mask_cfg.dead_values)
     )
+    mask = combine_masks(source.trace_mask(), configured)
     layout = make_layout(
         source.volume, model.spatial_dims, patch, overlap, icfg.window, mask, icfg.slice_axis
     )
-    settings = resume_settings(cfg, ckpt, source, layout, mask)
-    return InferJob(model, source, layout, output, target, settings, parse_shard(icfg.shard))
+    keep = keeps_observed(icfg.get("keep_observed"), train_config)
+    observed = ObservedTraces(source.volume, mask) if keep else None
+    settings = {**resume_settings(cfg, ckpt, source, layout, mask), "keep_observed": keep}
+    shard = parse_shard(icfg.shard)
+    return InferJob(model, source, layout, output, target, settings, shard, observed)
+
+
+def keeps_observed(setting: bool | None, train_config: dict[str, Any]) -> bool:
+    """``infer.keep_observed``; ``null``: on for interpolation models only.
+
+    See :func:`promethium.tasks.common.is_interpolation_model`.
+    """
+    return is_interpolation_model(train_config) if setting is None else bool(setting)
 
 
 def resume_settings(
@@ -179,6 +197,7 @@ def predict(cfg: DictConfig, job: InferJob) -> tuple[dict[str, Any], bool]:
                 on_batch=bar.advance,
                 source_name=str(job.source.path),
                 shard=job.shard,
+                observed=job.observed,
             )
         except DataError:
             # the input was refused (e.g. NaN): its progress is worth nothing, leave none
@@ -197,7 +216,8 @@ def _exporter(cfg: DictConfig, job: InferJob) -> Any:
     overwrite = bool(cfg.infer.overwrite)
     if is_url(job.output):
         return lambda store: upload(store, job.output, overwrite)
-    return lambda store: export(store, job.target, job.source, overwrite)
+    fill, fmt = job.observed is not None, cfg.infer.get("segy_format")
+    return lambda store: export(store, job.target, job.source, overwrite, fill, fmt)
 
 
 def metrics_file(cfg: DictConfig, metrics: dict[str, Any]) -> str:

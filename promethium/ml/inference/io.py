@@ -15,7 +15,7 @@ import numpy as np
 
 from promethium.data.segy import SegyFile
 from promethium.data.segy_export import zarr_to_segy
-from promethium.data.store import DATA_ARRAY, is_url, open_store, store_attrs
+from promethium.data.store import DATA_ARRAY, TRACE_MASK, is_url, open_store, store_attrs
 from promethium.errors import ConfigError, DataError
 from promethium.files import refuse_existing, replace_atomically
 from promethium.ml.inference.streaming import INFER_OVERWRITE, publish
@@ -51,6 +51,13 @@ class InferenceInput:
         for entry in _listing(self.path):
             digest.update(repr(entry).encode())
         return digest.hexdigest()[:16]
+
+    def trace_mask(self) -> np.ndarray | None:
+        """The store's ``trace_mask`` (recorded traces), or ``None`` if it has none."""
+        if self.store is None:
+            return None
+        group, _ = open_store(self.store)
+        return np.asarray(group[TRACE_MASK][...], dtype=bool) if TRACE_MASK in group else None
 
     def header(self, name: str) -> np.ndarray:
         """A trace-header array ``headers/<name>`` of a SEG-Y-derived store."""
@@ -160,7 +167,14 @@ def _copy_blocks(source: Any, target: Any) -> None:
         target[start : start + step] = source[start : start + step]
 
 
-def export(work: Path, target: Path, source: InferenceInput, overwrite: bool) -> None:
+def export(
+    work: Path,
+    target: Path,
+    source: InferenceInput,
+    overwrite: bool,
+    fill: bool = False,
+    fmt: int | None = None,
+) -> None:
     """Turn a complete work store into the requested output, atomically.
 
     Zarr outputs are moved into place; ``.npy`` and SEG-Y outputs are written to a
@@ -174,7 +188,15 @@ def export(work: Path, target: Path, source: InferenceInput, overwrite: bool) ->
     refuse_existing(target, overwrite, INFER_OVERWRITE)
     if kind == "segy":
         header_store = source.store if kind_of(source.path) == "segy" else None
-        zarr_to_segy(work, target, overwrite=True, header_store=header_store, progress=False)
+        zarr_to_segy(
+            work,
+            target,
+            overwrite=True,
+            header_store=header_store,
+            progress=False,
+            fmt=fmt,
+            fill=fill,
+        )
     else:
         _, data = open_store(work)
         tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}.npy")

@@ -37,6 +37,7 @@ from promethium.errors import ConfigError, DataError
 from promethium.files import refuse_existing, replace_atomically
 from promethium.ml.inference.engine import Region, count_patches, plan, predict_regions
 from promethium.ml.inference.predict import Layout
+from promethium.ml.inference.volumes import ObservedTraces
 
 DONE_ARRAY = "done"
 #: how a user replaces an existing inference output
@@ -223,6 +224,7 @@ def stream_predict(
     on_batch: Callable[[int], None] | None = None,
     source_name: str = "input",
     shard: tuple[int, int] = (0, 1),
+    observed: ObservedTraces | None = None,
 ) -> dict[str, Any]:
     """Predict ``layout``'s volume chunk by chunk into the work store of ``target``.
 
@@ -243,6 +245,7 @@ def stream_predict(
         on_start: called once with the number of patches to predict.
         shard: ``(i, n)``: predict only shard ``i`` of ``n`` of the chunks (see
             :func:`chunk_regions`); the store is complete once every shard has run.
+        observed: recorded traces to pass through unchanged (interpolation models).
 
     Returns:
         Summary: work store path, whether every chunk is now done (``complete``), chunks
@@ -270,7 +273,9 @@ def stream_predict(
         on_start(n_patches)
 
     def write_chunk(region: Region, values: np.ndarray) -> None:
-        data[layout.view.source_key((*region.lead, *region.box))] = layout.view.to_source(values)
+        key = layout.view.source_key((*region.lead, *region.box))
+        out = layout.view.to_source(values)
+        data[key] = observed.keep(key, out) if observed is not None else out
         done_array[region.key] = 1  # after the data: a killed write leaves the chunk undone
 
     predict_regions(

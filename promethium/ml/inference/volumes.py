@@ -43,6 +43,40 @@ class MaskedVolume:
         return np.asarray(block, dtype=np.float32) * live
 
 
+class ObservedTraces:
+    """Recorded traces pass through: the output is the input wherever a trace is live.
+
+    An interpolation network predicts only what is missing; its version of a recorded
+    trace is never better than the recording, so (as every classical interpolation
+    does) recorded traces are kept and only dead or absent ones are filled.
+
+    Args:
+        volume: the input, shape ``(..., time)``.
+        trace_mask: 1 for recorded, 0 for dead traces over ``volume.shape[:-1]``; ``None``:
+            every trace is recorded.
+    """
+
+    def __init__(self, volume: Any, trace_mask: np.ndarray | None) -> None:
+        self.volume, self.trace_mask = volume, trace_mask
+
+    def keep(self, key: tuple[slice, ...], values: np.ndarray) -> np.ndarray:
+        """``values`` (input axis order, at ``key``) with the recorded traces restored."""
+        observed = np.asarray(self.volume[key], dtype=np.float32)
+        if self.trace_mask is None:
+            return observed
+        live = np.asarray(self.trace_mask[key[:-1]], dtype=bool)[..., None]
+        return np.where(live, observed, values)
+
+
+def combine_masks(*masks: np.ndarray | None) -> np.ndarray | None:
+    """The traces live in every mask (``None`` means all live)."""
+    given = [np.asarray(m, dtype=bool) for m in masks if m is not None]
+    if not given:
+        return None
+    live = np.logical_and.reduce(given)
+    return None if live.all() else live
+
+
 class AxisView:
     """A transposed view: engine axis ``j`` is axis ``order[j]`` of ``volume``."""
 
