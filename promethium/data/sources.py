@@ -70,6 +70,8 @@ class CorruptedRecord:
             return target
         group, data = open_store(inner)
         corruption = make_corruption(self.corruption)
+        if corruption is None:
+            raise ConfigError.for_parameter("record", self.corruption, "a corruption or a list")
         bind_store_sampling(corruption, dict(group.attrs))
         rng = np.random.default_rng(self.seed)
         values = np.asarray(data[...], dtype=np.float32)
