@@ -6,13 +6,14 @@ Both are corrupted with a fixed seed.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig
 
 from promethium.config import build_node
-from promethium.data.store import open_store
+from promethium.data.store import TRACE_MASK, open_store
 from promethium.data.transforms import bind_store_sampling, make_corruption
 from promethium.errors import ConfigError, DataError
 from promethium.ml.builders import build_datamodule
@@ -21,7 +22,21 @@ from promethium.ml.inference.io import open_input
 log = logging.getLogger("promethium.evaluate")
 
 
-def reference_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]:
+@dataclass
+class References:
+    """The clean gathers ``(G, trace, time)`` an evaluation scores, and how to corrupt them.
+
+    ``live`` (``(G, trace)``, or ``None``: all) marks the reference's recorded traces: a
+    field reference has dead or absent ones, which no method is scored on.
+    """
+
+    clean: np.ndarray
+    attrs: dict[str, Any]
+    corruption: Any
+    live: np.ndarray | None = None
+
+
+def reference_gathers(cfg: DictConfig) -> References:
     """``evaluate.input``: the first ``n_gathers`` gathers of a clean reference file.
 
     The corruption is ``evaluate.corruption`` (a list like ``data.corruption``), else
@@ -35,15 +50,20 @@ def reference_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]
             f"{ecfg.input}: evaluate.input must hold (gather, trace, time) gathers; got "
             f"shape {tuple(source.volume.shape)}"
         )
-    clean = np.asarray(source.volume[: int(ecfg.n_gathers)], dtype=np.float32)
+    n = int(ecfg.n_gathers)
+    clean = np.asarray(source.volume[:n], dtype=np.float32)
     key = "evaluate.corruption" if ecfg.get("corruption") is not None else "data.corruption"
     corruption = make_corruption(build_node(cfg, key))
     bind_store_sampling(corruption, source.attrs)
-    return clean, source.attrs, corruption
+    mask = source.trace_mask()
+    live = None if mask is None else mask[:n]
+    return References(
+        clean * (1 if live is None else live[..., None]), source.attrs, corruption, live
+    )
 
 
-def held_out_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]:
-    """The clean test gathers ``(G, trace, time)``, the store attributes and the corruption."""
+def held_out_gathers(cfg: DictConfig) -> References:
+    """The clean test gathers ``(G, trace, time)``: the configured data's, or the input's."""
     if cfg.evaluate.get("input"):
         return reference_gathers(cfg)
     datamodule = build_datamodule(cfg)
@@ -60,17 +80,21 @@ def held_out_gathers(cfg: DictConfig) -> tuple[np.ndarray, dict[str, Any], Any]:
             f"{datamodule.path}: the test split holds no gathers; raise data.test_fraction"
         )
     clean = np.stack([np.asarray(array[r.lead], dtype=np.float32) for r in regions])
-    return clean, datamodule.store_attrs, datamodule.corruption
+    group, _ = open_store(datamodule.path)
+    live = None
+    if TRACE_MASK in group:
+        live = np.stack([np.asarray(group[TRACE_MASK][r.lead], dtype=bool) for r in regions])
+        clean = clean * live[..., None]
+    return References(clean, datamodule.store_attrs, datamodule.corruption, live)
 
 
-def scorable(
-    clean: np.ndarray, attrs: dict[str, Any], corruption: Any
-) -> tuple[np.ndarray, dict[str, Any], Any]:
+def scorable(refs: References) -> References:
     """The gathers that carry signal: SNR, PSNR and SSIM are undefined against zeros.
 
     Raises:
         DataError: when there is no gather, or every reference gather is all zero.
     """
+    clean = refs.clean
     energy = np.abs(clean).reshape(len(clean), -1).max(axis=1) if len(clean) else clean
     if not np.any(energy > 0):
         raise DataError(
@@ -82,7 +106,9 @@ def scorable(
             "evaluate: gathers %s of the reference are all zero and are not scored",
             np.flatnonzero(energy == 0).tolist(),
         )
-    return clean[energy > 0], attrs, corruption
+    keep = energy > 0
+    live = None if refs.live is None else refs.live[keep]
+    return References(clean[keep], refs.attrs, refs.corruption, live)
 
 
 def corrupt(clean: np.ndarray, corruption: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:

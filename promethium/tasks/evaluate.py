@@ -49,8 +49,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if not ckpt.is_file():
         raise DataError(f"{ckpt}: no such checkpoint (ckpt_path)")
     network, train_config = load_network(cfg, bool(ecfg.get("tta", False)))
-    clean, attrs, corruption = scorable(*held_out_gathers(cfg))
-    inputs, masks = corrupt(clean, corruption, int(ecfg.seed))
+    refs = scorable(held_out_gathers(cfg))
+    clean, attrs = refs.clean, refs.attrs
+    inputs, masks = corrupt(clean, refs.corruption, int(ecfg.seed))
     dt = float(attrs["dt"])
     dx = next((float(v) for v in attrs.get("dx", [])[::-1] if v), 1.0)
     missing = bool((masks == 0).any())
@@ -67,6 +68,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     methods = {"network": predict, **methods_for(cfg, inputs, masks, clean, dt, dx, missing)}
     outputs, runtime = run_methods(inputs, methods)
+    if refs.live is not None:  # a field reference's dead traces: nothing to score there
+        outputs = {name: out * refs.live[..., None] for name, out in outputs.items()}
     per_gather = {n: score(o, clean, masks if missing else None) for n, o in outputs.items()}
     summary: dict[str, dict[str, Any]] = {
         name: {**summarise(s), "runtime_s": runtime[name]} for name, s in per_gather.items()
