@@ -25,7 +25,7 @@ from omegaconf import DictConfig
 from promethium.errors import ConfigError, DataError
 from promethium.evaluation.methods import methods_for
 from promethium.evaluation.metrics import METRICS, score, summarise
-from promethium.evaluation.references import corrupt, held_out_gathers, scorable
+from promethium.evaluation.references import References, corrupt, held_out_gathers, scorable
 from promethium.evaluation.report import write_report
 from promethium.ml.inference import tiled_predict
 from promethium.tasks.common import checkpoint_path, load_network, patch_size
@@ -52,6 +52,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     refs = scorable(held_out_gathers(cfg))
     clean, attrs = refs.clean, refs.attrs
     inputs, masks = corrupt(clean, refs.corruption, int(ecfg.seed))
+    refs, inputs, masks = with_hidden_traces(refs, inputs, masks)
+    clean = refs.clean
     dt = float(attrs["dt"])
     dx = next((float(v) for v in attrs.get("dx", [])[::-1] if v), 1.0)
     missing = bool((masks == 0).any())
@@ -92,6 +94,30 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if isinstance(v, dict)
     }
     return {**means, "methods": summary, "best": best}
+
+
+def with_hidden_traces(
+    refs: References, inputs: np.ndarray, masks: np.ndarray
+) -> tuple[References, np.ndarray, np.ndarray]:
+    """Drop gathers in which the corruption hid no recorded trace, when it removes traces.
+
+    With traces removed elsewhere, such a gather is returned unchanged by every method
+    (recorded traces are kept), and its error of exactly zero would swamp the means.
+    """
+    live = refs.live if refs.live is not None else np.ones(masks.shape, dtype=bool)
+    hidden = ((masks == 0) & live).any(axis=1)
+    if not (masks == 0).any() or hidden.all():
+        return refs, inputs, masks
+    if not hidden.any():
+        raise DataError("evaluate: the corruption hid no recorded trace in any gather")
+    log.warning(
+        "evaluate: gathers %s have no recorded trace hidden and are not scored",
+        np.flatnonzero(~hidden).tolist(),
+    )
+    kept = References(
+        refs.clean[hidden], refs.attrs, refs.corruption, None if refs.live is None else live[hidden]
+    )
+    return kept, inputs[hidden], masks[hidden]
 
 
 def run_methods(
