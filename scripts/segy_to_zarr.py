@@ -20,7 +20,7 @@ from promethium.data.segy_export import zarr_to_segy
 from promethium.errors import PromethiumError
 
 #: library parameters that this script takes as options of the same name
-PARAMETER_OPTIONS = ("sort",)
+PARAMETER_OPTIONS = ("sort", "format", "endian")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument(
+        "--format",
+        type=int,
+        default=None,
+        help="export: SEG-Y sample format code (default: the source's; 1 IBM, 5 IEEE, 3 int16)",
+    )
+    parser.add_argument(
+        "--endian",
+        choices=["big", "little"],
+        default=None,
+        help="import: byte order (default: detect)",
+    )
+    parser.add_argument(
         "--compress",
         action="store_true",
         help="zstd-compress the traces (import; ~2x slower reads)",
@@ -48,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.source.is_dir():
             zarr_to_segy(
-                args.source, args.target, overwrite=args.overwrite, header_store=args.headers
+                args.source,
+                args.target,
+                overwrite=args.overwrite,
+                header_store=args.headers,
+                fmt=args.format,
             )
         else:
             segy_to_zarr(
@@ -57,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
                 sort=args.sort,
                 overwrite=args.overwrite,
                 compress=args.compress,
+                endian=args.endian,
             )
     except PromethiumError as err:
         param = getattr(err, "param", None)
