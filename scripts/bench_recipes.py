@@ -63,16 +63,20 @@ RECIPES = [
 ]
 
 
-def recorded() -> dict[tuple[str, str], float]:
-    """``(recipe, metric) -> value`` from the recipes table of ``docs/benchmarks.md``."""
+def _table() -> list[list[str]]:
+    """The cells of each row of the recipes table in ``docs/benchmarks.md``."""
     text = DOC.read_text() if DOC.exists() else ""
     block = text.split(START, 1)[1].split(END, 1)[0] if START in text else ""
-    figures = {}
-    for line in block.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 3 and re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", cells[2]):
-            figures[(cells[0].strip("`"), cells[1].strip("`"))] = float(cells[2])
-    return figures
+    rows = [
+        [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        for line in block.splitlines()
+    ]
+    return [r for r in rows if len(r) >= 4 and re.fullmatch(r"-?\d+(\.\d+)?(e-?\d+)?", r[2])]
+
+
+def recorded() -> dict[tuple[str, str], float]:
+    """``(recipe, metric) -> value`` recorded in ``docs/benchmarks.md``."""
+    return {(r[0], r[1]): float(r[2]) for r in _table()}
 
 
 def train(recipe: Recipe, folder: Path) -> tuple[dict[str, float], float]:
@@ -101,7 +105,7 @@ def record(rows: list[dict], when: str) -> None:
     merged = {**old, **new}
     lines = [START, "| recipe | metric | recorded | measured on |", "| --- | --- | --- | --- |"]
     dates = {key: when for key in new}
-    previous = _record_dates()
+    previous = {(r[0], r[1]): r[3] for r in _table()}
     for (name, metric), value in sorted(merged.items()):
         date = dates.get((name, metric), previous.get((name, metric), ""))
         lines.append(f"| `{name}` | `{metric}` | {value:.3f} | {date} |")
@@ -110,17 +114,6 @@ def record(rows: list[dict], when: str) -> None:
     before, rest = text.split(START, 1)
     after = rest.split(END, 1)[1]
     DOC.write_text(before + "\n".join(lines) + after)
-
-
-def _record_dates() -> dict[tuple[str, str], str]:
-    text = DOC.read_text() if DOC.exists() else ""
-    block = text.split(START, 1)[1].split(END, 1)[0] if START in text else ""
-    dates = {}
-    for line in block.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 4:
-            dates[(cells[0].strip("`"), cells[1].strip("`"))] = cells[3]
-    return dates
 
 
 def main() -> int:

@@ -157,24 +157,23 @@ def test_corrupted_record_bakes_a_recording_into_a_store(tmp_path):
     np.testing.assert_array_equal(group["data"][...][live], values[live])
 
 
+#: the field_interp recipe on the F3 cube with holes, shrunk to seconds
+FIELD_TINY = [
+    "experiment=field_interp",
+    f"data.path={DATA / 'f3_withdead.sgy'}",
+    "data.source.sort=[INLINE_3D,CROSSLINE_3D]",
+    "data.patch_size=[16,64]",
+    "model.depth=2",
+    "model.base_channels=4",
+    "logger=none",
+]
+
+
 @pytest.fixture(scope="module")
 def field_checkpoint(tmp_path_factory):
     """A tiny field_interp run (self-supervised, normalize=rms) on the F3 cube with holes."""
     tmp = tmp_path_factory.mktemp("field")
-    cfg = compose_config(
-        tmp,
-        [
-            "experiment=field_interp",
-            f"data.path={DATA / 'f3_withdead.sgy'}",
-            "data.source.sort=[INLINE_3D,CROSSLINE_3D]",
-            "data.patch_size=[16,64]",
-            "model.depth=2",
-            "model.base_channels=4",
-            "trainer.max_epochs=2",
-            "logger=none",
-        ],
-        data="segy",
-    )
+    cfg = compose_config(tmp, [*FIELD_TINY, "trainer.max_epochs=2"], data="segy")
     metrics = execute(cfg)
     return tmp / "run" / "checkpoints" / "last.ckpt", metrics
 
@@ -259,16 +258,7 @@ def test_infer_fills_absent_traces_keeps_recorded_ones_and_writes_segy(field_che
 
 def test_fine_tuning_starts_from_a_checkpoint_with_the_same_contract(field_checkpoint, tmp_path):
     ckpt = field_checkpoint[0]
-    base = [
-        "experiment=field_interp",
-        f"data.path={DATA / 'f3_withdead.sgy'}",
-        "data.source.sort=[INLINE_3D,CROSSLINE_3D]",
-        "data.patch_size=[16,64]",
-        "model.depth=2",
-        "model.base_channels=4",
-        "logger=none",
-        f"init_from={ckpt}",
-    ]
+    base = [*FIELD_TINY, f"init_from={ckpt}"]
     cfg = compose_config(tmp_path / "a", [*base, "trainer.max_epochs=1"], data="segy")
     from promethium.ml.builders import build_module
 

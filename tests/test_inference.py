@@ -282,6 +282,25 @@ def test_cli_infer_npy_zarr_and_segy(tmp_path, checkpoint):
     assert (~live).sum() == 4  # one dead trace per gather
 
 
+def start_and_kill_after(args: list[str], out: Path, chunks_done: int, env: dict[str, str]) -> None:
+    """Start an inference and SIGKILL it once ``chunks_done`` output chunks are written."""
+    proc = subprocess.Popen(
+        cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    done = work_path(out) / "done"
+    deadline = time.time() + 240
+    while True:
+        assert proc.poll() is None and time.time() < deadline, "inference ended before the kill"
+        try:
+            if done.exists() and zarr.open_array(str(done), mode="r")[...].sum() >= chunks_done:
+                break
+        except Exception:  # noqa: BLE001 - the array is being created
+            pass
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def test_killed_inference_resumes_to_the_same_result(tmp_path, checkpoint):
     x = gathers_store(tmp_path / "in.zarr", shape=(40, 48, 96), chunks=(1, 48, 96))
     out = tmp_path / "out.zarr"
@@ -294,26 +313,8 @@ def test_killed_inference_resumes_to_the_same_result(tmp_path, checkpoint):
         "infer.device=cpu",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(
-        cli(*args, f"hydra.run.dir={tmp_path / 'a'}"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
+    start_and_kill_after([*args, f"hydra.run.dir={tmp_path / 'a'}"], out, 3, env)
     work = work_path(out)
-    deadline = time.time() + 240
-    while True:
-        assert proc.poll() is None and time.time() < deadline, "inference ended before the kill"
-        done = work / "done"
-        if done.exists():
-            try:
-                if zarr.open_array(str(done), mode="r")[...].sum() >= 3:
-                    break
-            except Exception:  # noqa: BLE001 - the array is being created
-                pass
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
     assert not out.exists() and work.exists()
     (work / "data" / "c" / "orphan.partial").parent.mkdir(parents=True, exist_ok=True)
     (work / "data" / "c" / "orphan.partial").write_bytes(b"half a chunk")

@@ -19,7 +19,12 @@ from promethium.api import load_model
 from promethium.ml.inference import tiled_predict
 from promethium.ml.inference.ownership import Owner, OwnerLock, publish_once
 from promethium.ml.inference.streaming import work_path
-from tests.test_inference import checkpoint, cli, gathers_store  # noqa: F401 - fixture
+from tests.test_inference import (  # noqa: F401 - checkpoint is a fixture
+    checkpoint,
+    cli,
+    gathers_store,
+    start_and_kill_after,
+)
 
 SLOW = ["infer.batch_size=1", "infer.overlap=0.75", "infer.device=cpu"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -83,39 +88,14 @@ def test_cli_publishes_despite_a_stale_publishing_marker(tmp_path, checkpoint): 
     assert not marker.exists() and not work.exists()
 
 
-def start_and_kill_after(args: list[str], out: Path, chunks_done: int) -> None:
-    """Start an inference and SIGKILL it once ``chunks_done`` output chunks are written."""
-    proc = subprocess.Popen(
-        cli(*args), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV
-    )
-    done = work_path(out) / "done"
-    deadline = time.time() + 240
-    while True:
-        assert proc.poll() is None and time.time() < deadline, "inference ended before the kill"
-        try:
-            if done.exists() and zarr.open_array(str(done), mode="r")[...].sum() >= chunks_done:
-                break
-        except Exception:  # noqa: BLE001 - the array is being created
-            pass
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 def test_input_rewritten_in_place_after_a_kill_is_predicted_afresh(tmp_path, checkpoint):  # noqa: F811
     gathers_store(tmp_path / "in.zarr", shape=(40, 48, 96), chunks=(1, 48, 96))
     out = tmp_path / "out.zarr"
     args = [f"ckpt_path={checkpoint}", f"input={tmp_path / 'in.zarr'}", f"output={out}", *SLOW]
-    start_and_kill_after([*args, f"hydra.run.dir={tmp_path / 'a'}"], out, 3)
+    start_and_kill_after([*args, f"hydra.run.dir={tmp_path / 'a'}"], out, 3, ENV)
     fixed = np.asarray(zarr.open_group(str(tmp_path / "in.zarr"))["data"][...]) * 2 + 1
     zarr.open_group(str(tmp_path / "in.zarr"), mode="r+")["data"][...] = fixed  # same shape
-    run = subprocess.run(
-        cli(*args, f"hydra.run.dir={tmp_path / 'b'}"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=ENV,
-    )
+    run = run_infer(tmp_path, checkpoint, "b", *args[1:])
     assert run.returncode == 0, run.stderr[-2000:]
     assert not json.loads((tmp_path / "b" / "metrics.json").read_text())["resumed"]
     expected = tiled_predict(load_model(checkpoint), fixed, (16, 32), 0.75, batch_size=1)
@@ -140,13 +120,7 @@ def test_second_run_on_the_same_output_is_refused_and_names_the_first(tmp_path, 
     first.send_signal(signal.SIGSTOP)  # holds the output, however fast it would end
     before = sorted(p.name for p in tmp_path.iterdir())
     try:
-        second = subprocess.run(
-            cli(*args, f"hydra.run.dir={tmp_path / 'b'}"),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=ENV,
-        )
+        second = run_infer(tmp_path, checkpoint, "b", *args[1:])
     finally:
         first.kill()
         first.wait()
