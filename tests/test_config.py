@@ -115,7 +115,10 @@ def recipe_groups(name):
 
 @pytest.mark.parametrize("name", options("experiment"))
 def test_experiment_recipes(tmp_path, name):
-    cfg = compose_config(tmp_path, [f"experiment={name}"], **recipe_groups(name))
+    groups = recipe_groups(name)
+    survey = [f"data.path={ROOT / 'tests' / 'data' / 'f3_cropped.sgy'}"]  # field recipes
+    extra = survey if groups["data"] == "segy" else []
+    cfg = compose_config(tmp_path, [f"experiment={name}", *extra], **groups)
     check_config(cfg)
     assert build_module(cfg) is not None
     assert build_datamodule(cfg) is not None
