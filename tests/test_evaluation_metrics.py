@@ -213,3 +213,20 @@ def test_metrics_json_is_strict_json(tmp_path):
     )
     assert parsed == {"a": None, "b": [1.0, None], "c": 2.5}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_evaluate_corruption_applies_to_the_test_split_too(tmp_path, tiny_checkpoint):
+    from promethium.tasks.common import execute
+    from tests.helpers import compose_config
+
+    noise = "[{_target_: promethium.data.transforms.AdditiveNoise, snr_db: 0}]"
+    overrides = [
+        "task=evaluate",
+        f"ckpt_path={tiny_checkpoint}",
+        "evaluate.n_gathers=2",
+        "evaluate.panels=0",
+        f"evaluate.corruption={noise}",
+    ]
+    metrics = execute(compose_config(tmp_path, overrides))
+    assert "fx_decon/snr_db" in metrics and "pocs/snr_db" not in metrics  # denoising methods
+    assert metrics["input/snr_db"] == pytest.approx(0.0, abs=0.2)

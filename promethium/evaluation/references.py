@@ -85,7 +85,11 @@ def held_out_gathers(cfg: DictConfig) -> References:
     if TRACE_MASK in group:
         live = np.stack([np.asarray(group[TRACE_MASK][r.lead], dtype=bool) for r in regions])
         clean = clean * live[..., None]
-    return References(clean, datamodule.store_attrs, datamodule.corruption, live)
+    corruption = datamodule.corruption
+    if cfg.evaluate.get("corruption") is not None:  # evaluate.corruption wins, here too
+        corruption = make_corruption(build_node(cfg, "evaluate.corruption"))
+        bind_store_sampling(corruption, datamodule.store_attrs)
+    return References(clean, datamodule.store_attrs, corruption, live)
 
 
 def scorable(refs: References) -> References:
