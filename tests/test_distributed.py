@@ -80,6 +80,7 @@ def test_ddp_two_processes_one_folder_same_metrics_as_one_process(tmp_path):
     assert one["val/snr_global_input"] == pytest.approx(two["val/snr_global_input"], abs=1e-4)
 
 
+@pytest.mark.slow  # ~30 s; DDP inside a sweep is also tested by the Optuna test below
 def test_ddp_inside_a_multirun_runs_each_job_once(tmp_path):
     sweep = tmp_path / "sweep"
     run_cli(

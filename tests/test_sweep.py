@@ -221,6 +221,7 @@ def test_joblib_launcher_runs_trials_in_parallel_and_prunes(tmp_path):
     assert s1 < e0 and s0 < e1, spans
 
 
+@pytest.mark.slow  # the optional cluster launcher; ~30 s of job start-up on 2 cores
 def test_submitit_launcher_runs_the_optuna_sweep(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     sweep_dir = tmp_path / "sweep"
