@@ -73,13 +73,13 @@ def validation_metrics(
     validation; the restored weights are then validated, so its metrics equal the
     finished run's instead of losing every ``val/`` key.
     """
-    metrics = _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
-    if not metrics and not trainer.interrupted:
+    if not _logged_validation(trainer) and not trainer.interrupted:
         trainer.validate(module, datamodule=datamodule, verbose=False)
-        metrics = _floats(
-            {k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-        )
-    return metrics
+    return _logged_validation(trainer)
+
+
+def _logged_validation(trainer: pl.Trainer) -> dict[str, float]:
+    return _floats({k: v for k, v in trainer.callback_metrics.items() if k.startswith("val/")})
 
 
 def best_checkpoint(trainer: pl.Trainer) -> str | None:
