@@ -24,11 +24,7 @@ from omegaconf import DictConfig, open_dict
 
 from promethium.config import build_model, register_resolvers
 from promethium.errors import ConfigError
-from promethium.ml.checkpoints import (
-    network_from_checkpoint,
-    read_checkpoint,
-    with_amplitude_contract,
-)
+from promethium.ml.checkpoints import load_trained_network
 from promethium.models import PromethiumModel
 from promethium.tasks.common import execute
 
@@ -105,10 +101,7 @@ def load_checkpoint(
     ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu"
 ) -> tuple[PromethiumModel, dict[str, Any]]:
     """Like :func:`load_model`, and also return the training run's config (a plain dict)."""
-    ckpt = read_checkpoint(ckpt_path, map_location)
-    config = ckpt["hyper_parameters"]["config"]
-    net = with_amplitude_contract(network_from_checkpoint(ckpt, ckpt_path), config, ckpt_path)
-    return net.to(map_location).eval(), config
+    return load_trained_network(ckpt_path, map_location)
 
 
 __all__ = [

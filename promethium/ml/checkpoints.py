@@ -103,6 +103,20 @@ def with_amplitude_contract(net: nn.Module, config: dict[str, Any], path: Any) -
         ) from err
 
 
+def load_trained_network(
+    path: str | os.PathLike, map_location: str | torch.device = "cpu", key: str = "ckpt_path"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The checkpoint's network, in its amplitude contract and eval mode, and its config.
+
+    Raises:
+        DataError: a missing or unusable checkpoint (see :func:`read_checkpoint`).
+    """
+    ckpt = read_checkpoint(path, map_location, key)
+    config = ckpt["hyper_parameters"]["config"]
+    net = with_amplitude_contract(network_from_checkpoint(ckpt, path, key), config, path)
+    return net.to(map_location).eval(), config
+
+
 def model_differences(
     saved: dict[str, Any], current: dict[str, Any], prefix: str = "model"
 ) -> list[str]:

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from promethium.config import check_config
 from promethium.errors import ConfigError
 from promethium.files import write_metrics
-from promethium.ml.checkpoints import read_checkpoint
+from promethium.ml.checkpoints import load_trained_network
 from promethium.ml.inference.tta import TestTimeAugmentation
 
 log = logging.getLogger("promethium.tasks")
@@ -81,15 +81,9 @@ def load_network(
     """The checkpoint's network (wrapped in test-time augmentation when ``tta``) and config.
 
     Raises:
-        DataError: a missing or unusable checkpoint (see :func:`read_checkpoint`).
+        DataError: a missing or unusable checkpoint (see :func:`load_trained_network`).
     """
-    from promethium.ml.checkpoints import network_from_checkpoint, with_amplitude_contract
-
-    path = checkpoint_path(cfg)
-    ckpt = read_checkpoint(path, map_location)
-    config = ckpt["hyper_parameters"]["config"]
-    net = with_amplitude_contract(network_from_checkpoint(ckpt, path), config, path)
-    net = net.to(map_location).eval()
+    net, config = load_trained_network(checkpoint_path(cfg), map_location)
     return (TestTimeAugmentation(net) if tta else net), config
 
 

@@ -28,7 +28,7 @@ from promethium.evaluation.metrics import METRICS, score, summarise
 from promethium.evaluation.references import References, corrupt, held_out_gathers, scorable
 from promethium.evaluation.report import write_report
 from promethium.ml.inference import tiled_predict
-from promethium.tasks.common import checkpoint_path, load_network, patch_size
+from promethium.tasks.common import load_network, patch_size
 
 log = logging.getLogger("promethium.evaluate")
 
@@ -45,9 +45,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     n_gathers = ecfg.n_gathers
     if not isinstance(n_gathers, int) or isinstance(n_gathers, bool) or n_gathers < 1:
         raise ConfigError(f"evaluate.n_gathers: got {n_gathers!r}; allowed: a positive integer")
-    ckpt = checkpoint_path(cfg)
-    if not ckpt.is_file():
-        raise DataError(f"{ckpt}: no such checkpoint (ckpt_path)")
     network, train_config = load_network(cfg, bool(ecfg.get("tta", False)))
     refs = scorable(held_out_gathers(cfg))
     clean, attrs = refs.clean, refs.attrs

@@ -110,7 +110,7 @@ def prepare(cfg: DictConfig) -> InferJob:
     # an object-store output is predicted into a local staging store (the resumable work
     # store needs atomic renames), then uploaded chunk by chunk
     target = staging_path(output, cfg.paths.cache_dir) if is_url(output) else Path(output)
-    if not ckpt.is_file():
+    if not ckpt.is_file():  # before a SEG-Y input is converted: the cheap refusal first
         raise DataError(f"{ckpt}: no such checkpoint (ckpt_path)")
     source = open_input(source_path, cfg.paths.cache_dir, list(icfg.segy_sort))
     check_output(output if is_url(output) else target, bool(icfg.overwrite), source)
