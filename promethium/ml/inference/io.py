@@ -92,9 +92,9 @@ def _listing(path: Path | str) -> list[tuple[str, int, Any]]:
     entries = []
     for folder, _, files in os.walk(path):
         for name in files:
-            stat = os.stat(os.path.join(folder, name))
-            relative = os.path.relpath(os.path.join(folder, name), path)
-            entries.append((relative, stat.st_size, stat.st_mtime_ns))
+            full = os.path.join(folder, name)
+            stat = os.stat(full)
+            entries.append((os.path.relpath(full, path), stat.st_size, stat.st_mtime_ns))
     return sorted(entries)
 
 
@@ -140,11 +140,12 @@ def open_input(
         )
         attrs["units"]["dt"] = "sample"  # a bare array carries no sampling
         return InferenceInput(path, volume, attrs, None)
-    try:
-        segy = SegyFile(str(path), list(segy_sort))
-        store = segy.prepare(Path(cache_dir)) if kind == "segy" else path
-    except ConfigError as err:
-        raise err.renamed(sort_key) from None
+    store: Path = path
+    if kind == "segy":
+        try:
+            store = SegyFile(str(path), list(segy_sort)).prepare(Path(cache_dir))
+        except ConfigError as err:
+            raise err.renamed(sort_key) from None
     return _store_input(path, Path(store))
 
 
