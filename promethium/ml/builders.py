@@ -57,11 +57,9 @@ def initial_weights(net: torch.nn.Module, cfg: DictConfig) -> None:
     saved = ckpt["hyper_parameters"]["config"]
     differences = model_differences(saved["model"], OmegaConf.to_container(cfg.model, resolve=True))
     current = OmegaConf.to_container(cfg.normalize, resolve=True) if "normalize" in cfg else None
-    differences += model_differences(
-        {"n": saved.get("normalize") or {}}, {"n": current or {}}, "normalize"
-    )
+    differences += model_differences(saved.get("normalize") or {}, current or {}, "normalize")
     if differences:
-        shown = "; ".join(d.replace("normalize.n", "normalize", 1) for d in differences[:5])
+        shown = "; ".join(differences[:5])
         raise ConfigError(
             f"init_from: {path} was trained with other settings ({shown}); fine-tune with "
             "the checkpoint's model and normalize settings"
