@@ -90,8 +90,59 @@ def build_model(model_cfg: DictConfig | dict) -> PromethiumModel:
         raise ConfigError(f"model.name: missing; known names: {', '.join(ModelRegistry.names())}")
     try:
         return ModelRegistry.build(name, **params)
+    except ConfigError as err:
+        raise err.at("model") from None
     except TypeError as err:  # unexpected keyword: name the option
         raise ConfigError(f"model: {err}") from err
+
+
+# Where each task's parameters live, most specific first: an error raised while a task
+# runs names its parameter; the first of these nodes that has it gives the config key.
+PARAMETER_NODES = {
+    "train": (
+        "model",
+        "model.backbone",
+        "data",
+        "data.source",
+        "data.corruption",
+        "task",
+        "task.loss",
+        "normalize",
+        "trainer",
+    ),
+    "infer": ("infer", "infer.mask", "model", "model.backbone", "normalize"),
+    "evaluate": (
+        "evaluate",
+        "evaluate.corruption",
+        "infer",
+        "infer.mask",
+        "data",
+        "data.source",
+        "data.corruption",
+        "model",
+        "model.backbone",
+        "normalize",
+    ),
+}
+
+
+def locate_parameter(cfg: DictConfig, err: ConfigError) -> ConfigError:
+    """``err`` named by the config key of its parameter, if one of the task's nodes has it.
+
+    Library code names a parameter (``ConfigError.param``), not where a config put it;
+    this searches the nodes of :data:`PARAMETER_NODES` for the running task, so the
+    message names a key that exists in ``cfg``. An error already naming a key of ``cfg``,
+    or whose parameter no node has, is returned unchanged.
+    """
+    if err.param is None or OmegaConf.select(cfg, err.param, default=_MISSING) is not _MISSING:
+        return err
+    task = str(OmegaConf.select(cfg, "task.name", default=""))
+    head = err.param.split(".")[0]
+    for node in PARAMETER_NODES.get(task, ()):
+        parent = OmegaConf.select(cfg, node, default=None)
+        if isinstance(parent, DictConfig) and head in parent:
+            return err.at(node)
+    return err
 
 
 def build_node(cfg: DictConfig, key: str, **kwargs: Any) -> Any:

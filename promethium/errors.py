@@ -11,8 +11,11 @@ class ConfigError(PromethiumError, ValueError):
     """A configuration value is invalid; the message names the key and the allowed values.
 
     Library code knows its parameters, not where a config put them: it raises
-    :meth:`for_parameter`, and the config layer (``promethium.config.build_node``), which
-    knows the node it was building, prefixes the key path with :meth:`at`.
+    :meth:`for_parameter` or :meth:`about`, and the config layer names the key: a builder
+    (``promethium.config.build_node``, ``build_model``) prefixes the node it was building
+    with :meth:`at`; an error raised later, while the task runs, is named by
+    ``promethium.config.locate_parameter`` (the one place that maps a parameter to a key).
+    ``param`` is the key the message starts with (``None`` for a message about no key).
     """
 
     def __init__(self, message: str, param: str | None = None) -> None:
@@ -24,17 +27,26 @@ class ConfigError(PromethiumError, ValueError):
         """``param: got X; allowed: ...`` for a constructor parameter ``param``."""
         return cls(f"{param}: got {got!r}; allowed: {allowed}", param=param)
 
+    @classmethod
+    def about(cls, param: str, text: str) -> ConfigError:
+        """``param: text`` for a constructor parameter ``param`` (a free-form complaint)."""
+        return cls(f"{param}: {text}", param=param)
+
     def renamed(self, key: str) -> ConfigError:
         """The same error with its parameter replaced by the full config ``key``."""
         if self.param is None:
             return self
-        return ConfigError(f"{key}{str(self)[len(self.param) :]}")
+        return ConfigError(f"{key}{str(self)[len(self.param) :]}", param=key)
 
     def at(self, node: str) -> ConfigError:
-        """The same error named by its full config key, ``<node>.<param>``."""
+        """The same error named by its key under ``node``, ``<node>.<param>``.
+
+        The result keeps the longer key as its ``param``, so an enclosing builder can
+        prefix its own node in turn (``backbone.depth`` -> ``model.backbone.depth``).
+        """
         if self.param is None or not node:
             return self
-        return ConfigError(f"{node}.{self}")
+        return ConfigError(f"{node}.{self}", param=f"{node}.{self.param}")
 
 
 class DataError(PromethiumError, ValueError):

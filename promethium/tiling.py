@@ -37,9 +37,10 @@ def resolve_patch_size(patch_size: int | Sequence[int], spatial_dims: int) -> tu
     if len(sizes) != spatial_dims or any(
         not isinstance(s, int) or isinstance(s, bool) or s < 1 for s in sizes
     ):
-        raise ConfigError(
-            f"infer.patch_size: got {patch_size!r}; allowed: a positive integer or a list of "
-            f"{spatial_dims} positive integers (one per model axis)"
+        raise ConfigError.for_parameter(
+            "patch_size",
+            patch_size,
+            f"a positive integer or a list of {spatial_dims} positive integers (one per axis)",
         )
     return tuple(sizes)
 
@@ -58,15 +59,15 @@ def resolve_overlap(overlap: float | Sequence[int], patch_size: Sequence[int]) -
     allowed = "a fraction in [0, 1), or a list of samples per axis, each smaller than the patch"
     if isinstance(overlap, int | float) and not isinstance(overlap, bool):
         if not 0.0 <= float(overlap) < 1.0:
-            raise ConfigError(f"infer.overlap: got {overlap!r}; allowed: {allowed}")
+            raise ConfigError.for_parameter("overlap", overlap, allowed)
         return tuple(int(round(float(overlap) * p)) for p in patch_size)
     samples = list(overlap)  # type: ignore[arg-type]  # a sequence: numbers returned above
     if len(samples) != len(patch_size) or any(
         not isinstance(o, int) or isinstance(o, bool) or not 0 <= o < p
         for o, p in zip(samples, patch_size, strict=False)
     ):
-        raise ConfigError(
-            f"infer.overlap: got {overlap!r} for patch {list(patch_size)}; allowed: {allowed}"
+        raise ConfigError.for_parameter(
+            "overlap", overlap, f"for patch {list(patch_size)}, {allowed}"
         )
     return tuple(samples)
 
@@ -93,7 +94,7 @@ def window_1d(kind: str, n: int) -> np.ndarray:
     ``constant``: all ones (plain averaging, shows seams with patch-dependent outputs).
     """
     if kind not in WINDOWS:
-        raise ConfigError(f"infer.window: got {kind!r}; allowed: {', '.join(WINDOWS)}")
+        raise ConfigError.for_parameter("window", kind, ", ".join(WINDOWS))
     i = np.arange(n, dtype=np.float64)
     if kind == "cosine":
         return np.sin(np.pi * (i + 0.5) / n) ** 2

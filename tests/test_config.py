@@ -60,9 +60,13 @@ def test_data_options(tmp_path, name):
 
 
 def test_zarr_data_without_path_names_the_key(tmp_path):
+    from promethium.tasks.common import execute
+
     cfg = compose_config(tmp_path, ["data.path=''"], data="zarr")
-    with pytest.raises(ConfigError, match="data.path"):
+    with pytest.raises(ConfigError, match="^path: no Zarr store"):  # the library: a parameter
         build_datamodule(cfg).prepare_data()
+    with pytest.raises(ConfigError, match="^data.path: no Zarr store"):  # a task: the key
+        execute(cfg)
 
 
 @pytest.mark.parametrize("name", options("augment"))

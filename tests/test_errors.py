@@ -142,3 +142,84 @@ def test_help_is_promethiums_and_lightning_tips_are_gone(tmp_path):
     )
     assert train_run.returncode == 0, train_run.stderr[-2000:]
     assert "Tip:" not in train_run.stdout + train_run.stderr
+
+
+def _messages_naming_keys() -> list[tuple[str, int, str, str]]:
+    """``(file, line, kind, name)`` for each error in ``promethium/`` that names a key.
+
+    ``kind`` is ``key`` for a message starting with a full config key (``model.depth: ...``)
+    and ``param`` for a library parameter (``ConfigError.for_parameter("depth", ...)``).
+    """
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "promethium").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func, first = node.func, node.args[0]
+            name = getattr(func, "attr", getattr(func, "id", ""))
+            where = (str(path.relative_to(ROOT)), node.lineno)
+            if name in ("for_parameter", "about"):
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    found.append((*where, "param", first.value))
+            elif name in ("ConfigError", "DataError"):
+                if isinstance(first, ast.JoinedStr):
+                    parts = first.values
+                    first = parts[0] if parts and isinstance(parts[0], ast.Constant) else None
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    head = first.value.split(":", 1)[0]
+                    if ":" in first.value and head.replace("_", "").replace(".", "").isalnum():
+                        found.append((*where, "key", head))
+    return found
+
+
+def _composed_keys(tmp_path) -> set[str]:
+    """Every key of the configs users compose: each task, model, data option and recipe."""
+
+    def walk(node, prefix=""):
+        keys = {prefix} if prefix else set()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                keys |= walk(v, f"{prefix}.{k}" if prefix else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                keys |= walk(v, f"{prefix}.{i}")
+        return keys
+
+    combos = [
+        [f"model={m}", f"data={d}"]
+        for m in ("unet", "dae", "pinn")
+        for d in ("synthetic", "marmousi", "zarr", "segy", "marmousi_wavefield")
+    ]
+    combos += [[f"experiment={e.stem}"] for e in (ROOT / "conf" / "experiment").glob("*.yaml")]
+    combos += [["task=infer"], ["task=evaluate"], ["task=evaluate", "model=pinn"]]
+    keys: set[str] = set()
+    register = OmegaConf.to_container
+    for overrides in combos:
+        cfg = compose_config(tmp_path, overrides, tiny=False)
+        keys |= walk(register(cfg, resolve=False))
+    return keys
+
+
+def test_every_key_and_parameter_named_in_an_error_exists_in_a_composed_config(tmp_path):
+    """Library errors name parameters; those and the keys the config layer names exist."""
+    from promethium.config import PARAMETER_NODES
+
+    keys = _composed_keys(tmp_path)
+    nodes = {node for task in PARAMETER_NODES.values() for node in task}
+    nodes |= {"data.record", "task.optimizer", "task.scheduler"}
+    nodes |= {f"evaluate.baselines.{m}" for m in ("bandpass", "fx_decon", "pocs")}
+    nodes |= {k.rsplit(".", 1)[0] for k in keys if k.startswith("augment.transforms.")}
+    # constructor parameters that no shipped config sets (Python callers only)
+    python_only = {"order", "reduction", "kind", "per", "window", "fraction", "mode", "radius"}
+    python_only |= {"schedule", "band_hz", "format"}  # POCS schedule, band noise, --format
+    missing = []
+    for file, line, kind, name in _messages_naming_keys():
+        if kind == "key":
+            ok = name in keys or name.split(".")[0] in {"hydra", "ckpt_path", "init_from", "task"}
+        else:
+            ok = name in python_only or name in keys or any(f"{n}.{name}" in keys for n in nodes)
+        if not ok:
+            missing.append(f"{file}:{line} {kind} {name!r}")
+    assert not missing, "errors name keys no composed config has:\n" + "\n".join(missing)

@@ -163,13 +163,13 @@ def test_slice_axis_applies_a_2d_model_slice_by_slice(axis, name):
         np.testing.assert_allclose(np.take(y, i, axis=axis), ref, atol=1e-6)
 
 
-def test_bad_settings_name_the_key():
+def test_bad_settings_name_the_parameter():
     x = np.zeros((10, 12), np.float32)
-    with pytest.raises(ConfigError, match="infer.overlap"):
+    with pytest.raises(ConfigError, match="^overlap: "):
         tiled_predict(Identity(2), x, 4, 1.0)
-    with pytest.raises(ConfigError, match="infer.window"):
+    with pytest.raises(ConfigError, match="^window: "):
         tiled_predict(Identity(2), x, 4, 0.25, window="hann")
-    with pytest.raises(ConfigError, match="infer.patch_size"):
+    with pytest.raises(ConfigError, match="^patch_size: "):
         tiled_predict(Identity(2), x, [4, 4, 4], 0.25)
     with pytest.raises(DataError, match="3D"):
         tiled_predict(Identity(3), x, 4, 0.25)
@@ -402,7 +402,7 @@ def test_shard_setting_from_config_or_launcher():
     slurm = {"SLURM_ARRAY_TASK_ID": "12", "SLURM_ARRAY_TASK_MIN": "10"}
     assert parse_shard(None, {**slurm, "SLURM_ARRAY_TASK_COUNT": "3"}) == (2, 3)
     for bad in ("4/4", "1", "a/b", "-1/2"):
-        with pytest.raises(ConfigError, match="infer.shard"):
+        with pytest.raises(ConfigError, match="^shard: "):
             parse_shard(bad, {})
 
 
@@ -500,3 +500,35 @@ def test_infer_writes_an_object_store_output_through_a_local_staging_store(tmp_p
         infer(compose_config(tmp_path, overrides))
     with pytest.raises(DataError, match="URL outputs must be Zarr"):
         infer(compose_config(tmp_path, [*overrides[:3], "output=memory://b/out.sgy"]))
+
+
+@pytest.mark.parametrize(
+    ("task", "override", "key"),
+    [
+        ("infer", "infer.overlap=1.0", "infer.overlap"),
+        ("infer", "infer.window=hann", "infer.window"),
+        ("infer", "infer.batch_size=0", "infer.batch_size"),
+        ("infer", "infer.shard=4/4", "infer.shard"),
+        ("infer", "infer.mask.traces=[999]", "infer.mask.traces"),
+        ("evaluate", "evaluate.overlap=1.0", "evaluate.overlap"),
+        ("evaluate", "evaluate.batch_size=0", "evaluate.batch_size"),
+    ],
+)
+def test_task_errors_name_the_key_of_the_library_parameter(
+    tmp_path, checkpoint, task, override, key
+):
+    from omegaconf import OmegaConf
+
+    from promethium.tasks.common import execute
+
+    np.save(tmp_path / "in.npy", np.zeros((2, 20, 50), np.float32))
+    io = [f"input={tmp_path / 'in.npy'}", f"output={tmp_path / 'out.npy'}"]
+    cfg = compose_config(
+        tmp_path,
+        [f"task={task}", f"ckpt_path={checkpoint}", *(io if task == "infer" else []), override],
+    )
+    with pytest.raises(ConfigError) as err:
+        execute(cfg)
+    assert str(err.value).startswith(f"{key}: "), str(err.value)
+    assert OmegaConf.select(cfg, key, default="<missing>") != "<missing>"
+    assert not (tmp_path / "out.npy").exists()

@@ -50,7 +50,7 @@ def test_unet_stem_stride_halves_every_level_keeps_shape_and_cuts_flops(dims):
         y.square().mean().backward()
         assert all(p.grad is not None for p in net.parameters())
     assert flops[2] < flops[1] / 1.5  # every level at half the resolution
-    with pytest.raises(ConfigError, match="model.stem_stride"):
+    with pytest.raises(ConfigError, match="^stem_stride: got 4"):
         UNet.tiny(2, stem_stride=4)
 
 

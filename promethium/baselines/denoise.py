@@ -32,9 +32,10 @@ def bandpass(
     """
     nyquist = 0.5 / dt
     if not 0 <= f_low < f_high < nyquist:
-        raise ConfigError(
-            f"bandpass: need 0 <= f_low < f_high < Nyquist ({nyquist:g} Hz); "
-            f"got f_low={f_low}, f_high={f_high}"
+        raise ConfigError.about(
+            "f_high",
+            f"need 0 <= f_low < f_high < Nyquist ({nyquist:g} Hz); "
+            f"got f_low={f_low}, f_high={f_high}",
         )
     if f_low > 0:
         sos = signal.butter(order, [f_low, f_high], btype="bandpass", fs=1 / dt, output="sos")

@@ -115,8 +115,8 @@ def _pocs(
     if schedule not in ("exponential", "linear"):
         raise ConfigError.for_parameter("schedule", schedule, "exponential, linear")
     if not 0 < p_min <= p_max <= 1 or n_iter < 1:
-        raise ConfigError(
-            f"pocs: need 0 < p_min <= p_max <= 1 and n_iter >= 1; got {p_min}, {p_max}, {n_iter}"
+        raise ConfigError.about(
+            "p_min", f"need 0 < p_min <= p_max <= 1 and n_iter >= 1; got {p_min}, {p_max}, {n_iter}"
         )
     n_pad = int(round(pad * x.shape[-2]))
     widths = [(0, 0)] * (x.ndim - 2) + [(n_pad, n_pad), (0, 0)]

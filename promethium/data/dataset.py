@@ -152,13 +152,15 @@ class SeismicDataset(Dataset):
         aux_arrays: Sequence[str] = (),
     ) -> None:
         if mode not in SAMPLING_MODES:
-            raise ConfigError(f"mode: got {mode!r}; allowed: {', '.join(SAMPLING_MODES)}")
+            raise ConfigError.for_parameter("mode", mode, ", ".join(SAMPLING_MODES))
         group, array = open_store(path)
         self.patch_size = tuple(int(p) for p in patch_size)
         if not 1 <= len(self.patch_size) <= min(3, array.ndim) or min(self.patch_size) < 1:
-            raise ConfigError(
-                f"data.patch_size: got {list(patch_size)}; allowed: 1 to {min(3, array.ndim)} "
-                f"positive sizes for the trailing axes of {path} (shape {array.shape})"
+            raise ConfigError.for_parameter(
+                "patch_size",
+                list(patch_size),
+                f"1 to {min(3, array.ndim)} positive sizes for the trailing axes of {path} "
+                f"(shape {array.shape})",
             )
         self.path, self.mode, self.seed = str(path), mode, int(seed)
         self.shape = tuple(array.shape)

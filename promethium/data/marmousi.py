@@ -83,17 +83,18 @@ class MarmousiGathers(CachedStoreSource):
             return np.linspace(5, nx - 6, self.n_shots).round().astype(int), np.arange(nx)
         half = int(round(self.max_offset_m / dx)) // self.receiver_step * self.receiver_step
         if half < self.receiver_step or 2 * half + 11 > nx:
-            raise ConfigError(
-                f"data.source.max_offset_m: got {self.max_offset_m}; allowed: between "
-                f"{self.receiver_step * dx:g} and {(nx - 11) // 2 * dx:g} m on this "
-                f"{nx * dx:g} m line"
+            raise ConfigError.for_parameter(
+                "source.max_offset_m",
+                self.max_offset_m,
+                f"between {self.receiver_step * dx:g} and {(nx - 11) // 2 * dx:g} m on this "
+                f"{nx * dx:g} m line",
             )
         xs = np.linspace(5 + half, nx - 6 - half, self.n_shots).round().astype(int)
         return xs, np.arange(-half, half + 1)
 
     def build(self) -> StoreContent:
         if self.n_shots < 1 or self.decimate < 1 or self.receiver_step < 1:
-            raise ConfigError("data.source: n_shots, decimate and receiver_step must be >= 1")
+            raise ConfigError.about("source", "n_shots, decimate and receiver_step must be >= 1")
         vel = load_marmousi()[:: self.decimate, :: self.decimate]
         dx = MARMOUSI_DX * self.decimate
         step, sub = _stable_step(self.dt, dx, float(vel.max()), self.order)
@@ -175,7 +176,7 @@ class MarmousiWavefields(CachedStoreSource):
     def build(self) -> StoreContent:
         full = load_marmousi()[:: self.decimate, :: self.decimate]
         if self.nz > full.shape[0] or self.nx > full.shape[1]:
-            raise ConfigError(f"data.source.nz/nx: crop larger than the model {full.shape}")
+            raise ConfigError.about("source.nz", f"nz, nx: crop larger than the model {full.shape}")
         dx = MARMOUSI_DX * self.decimate
         dt = 0.9 * cfl_limit(self.order) * dx / float(full.max())
         start = int(math.ceil(2.4 / self.freq_hz / dt)) + 8

@@ -105,9 +105,8 @@ def open_segy(path: str | os.PathLike, endian: str | None = None) -> Iterator[se
 
 def _field(name: str) -> int:
     if name not in HEADER_FIELDS:
-        raise ConfigError(
-            f"sort: unknown trace header {name!r}; allowed: {', '.join(HEADER_FIELDS)}",
-            param="sort",
+        raise ConfigError.about(
+            "sort", f"unknown trace header {name!r}; allowed: {', '.join(HEADER_FIELDS)}"
         )
     return HEADER_FIELDS[name]
 
@@ -291,7 +290,7 @@ class SegyFile:
     def prepare(self, cache_dir: str | Path) -> Path:
         """Convert once into ``cache_dir`` and return the store path."""
         if not self.path:
-            raise ConfigError("data.path: no SEG-Y file given; set data.path=/path/to/file.sgy")
+            raise ConfigError.about("path", "no SEG-Y file given; set it to /path/to/file.sgy")
         source = Path(self.path).resolve()
         if not source.is_file():
             raise DataError(f"{source}: no such SEG-Y file (data.path)")

@@ -32,7 +32,7 @@ class ZarrSource:
     def prepare(self, cache_dir: str | Path) -> Path | str:
         """Validate the store and return its path or fsspec URL (``cache_dir`` is unused)."""
         if not self.path:
-            raise ConfigError("data.path: no Zarr store given; set data.path=/path/to/store.zarr")
+            raise ConfigError.about("path", "no Zarr store given; set it to /path/to/store.zarr")
         open_store(self.path)
         return self.path if is_url(self.path) else Path(self.path)
 

@@ -20,14 +20,15 @@ def split_regions(
     """Shuffle whole regions with ``seed`` and split them into train / val / test."""
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= value < 1.0:
-            raise ConfigError(f"data.{key}: got {value!r}; allowed: a fraction in [0, 1)")
+            raise ConfigError.for_parameter(key, value, "a fraction in [0, 1)")
     n = len(regions)
     n_val = max(int(round(val_fraction * n)), 1 if val_fraction > 0 else 0)
     n_test = max(int(round(test_fraction * n)), 1 if test_fraction > 0 else 0)
     if n - n_val - n_test < 1:
-        raise ConfigError(
-            f"data.val_fraction/test_fraction: {n} regions (gathers or blocks) cannot give "
-            f"{n_val} validation and {n_test} test regions and still leave one for training"
+        raise ConfigError.about(
+            "val_fraction",
+            f"with test_fraction, {n} regions (gathers or blocks) cannot give "
+            f"{n_val} validation and {n_test} test regions and still leave one for training",
         )
     order = np.random.default_rng(seed).permutation(n)
     pick = [regions[i] for i in order]

@@ -60,10 +60,10 @@ class SyntheticGathers(CachedStoreSource):
         for key in ("n_gathers", "n_traces", "n_samples"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"data.source.{key}: got {value!r}; allowed: a positive integer")
+                raise ConfigError.for_parameter(key, value, "a positive integer")
         for key in ("dt", "dx"):
             if getattr(self, key) <= 0:
-                raise ConfigError(f"data.source.{key}: got {getattr(self, key)!r}; allowed: > 0")
+                raise ConfigError.for_parameter(key, getattr(self, key), "> 0")
 
     def generate(self) -> np.ndarray:
         """Return the gathers as a float32 array ``(n_gathers, n_traces, n_samples)``."""

@@ -145,7 +145,9 @@ class MissingTraces:
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Return the corrupted patch and the trace mask."""
         if x.ndim < 2:
-            raise ConfigError("data.corruption: missing traces need 2D or 3D patches (trace axis)")
+            raise ConfigError.about(
+                "corruption", "missing traces need 2D or 3D patches (trace axis)"
+            )
         positions = x.shape[:-1]
         if self.mode == "random":
             keep = np.ones(int(np.prod(positions)), dtype=bool)
@@ -209,9 +211,9 @@ class AdditiveNoise:
         dt: float | None = None,
     ) -> None:
         if band_hz is not None and (dt is None or dt <= 0):
-            raise ConfigError("data.corruption.dt: band-limited noise needs the sampling dt (s)")
+            raise ConfigError.about("dt", "band-limited noise needs the sampling dt (s)")
         if band_hz is not None and not 0 <= band_hz[0] < band_hz[1]:
-            raise ConfigError(f"data.corruption.band_hz: got {band_hz!r}; allowed: [low, high]")
+            raise ConfigError.for_parameter("band_hz", band_hz, "[low, high]")
         self.snr_db, self.band_hz, self.dt = snr_db, band_hz, dt
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -259,10 +261,11 @@ class CoherentNoise:
         """Set the sampling where it is unset (or always, with ``override``)."""
         for key, value in (("dt", dt), ("dx", dx)):
             if value is not None and value <= 0:
-                raise ConfigError(
-                    f"data.corruption.{key}: got {value!r}; coherent noise needs a positive "
+                raise ConfigError.about(
+                    key,
+                    f"got {value!r}; coherent noise needs a positive "
                     f"{'time sampling (s)' if key == 'dt' else 'trace spacing (m)'} or null "
-                    "(the store's)"
+                    "(the store's)",
                 )
             if value is not None and (override or getattr(self, key) is None):
                 setattr(self, key, float(value))
@@ -270,9 +273,10 @@ class CoherentNoise:
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(x + coherent noise, ones)``."""
         if self.dt is None or self.dx is None:
-            raise ConfigError(
-                "data.corruption: CoherentNoise needs dt and dx; set them, or read a store "
-                "whose attributes give the trace spacing (its dx is null for index axes)"
+            raise ConfigError.about(
+                "corruption",
+                "CoherentNoise needs dt and dx; set them, or read a store "
+                "whose attributes give the trace spacing (its dx is null for index axes)",
             )
         n_traces = x.shape[-2] if x.ndim >= 2 else 1
         offsets = (np.arange(n_traces) - rng.uniform(0, n_traces)) * self.dx

@@ -118,7 +118,7 @@ def scorable(refs: References) -> References:
 def corrupt(clean: np.ndarray, corruption: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Corrupt each gather with one seeded generator: ``(inputs, masks (G, trace))``."""
     if corruption is None:
-        raise ConfigError("data.corruption: evaluate needs a corruption to undo; none is set")
+        raise ConfigError.about("corruption", "evaluate needs a corruption to undo; none is set")
     rng = np.random.default_rng(seed)
     pairs = [corruption(g.copy(), rng) for g in clean]
     inputs = np.stack([p[0] for p in pairs]).astype(np.float32)

@@ -83,9 +83,9 @@ class SeismicDataModule(pl.LightningDataModule):
             self.source = CorruptedRecord(self.source, record, seed=int(seed))
         for key, value in (("batch_size", batch_size), ("samples_per_epoch", samples_per_epoch)):
             if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"data.{key}: got {value!r}; allowed: a positive integer")
+                raise ConfigError.for_parameter(key, value, "a positive integer")
         if not isinstance(num_workers, int) or num_workers < 0:
-            raise ConfigError(f"data.num_workers: got {num_workers!r}; allowed: an integer >= 0")
+            raise ConfigError.for_parameter("num_workers", num_workers, "an integer >= 0")
         self.patch_size = list(patch_size)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.persistent_workers = persistent_workers and num_workers > 0
@@ -99,10 +99,7 @@ class SeismicDataModule(pl.LightningDataModule):
         self.datasets: dict[str, SeismicDataset] = {}
 
     def _prepare(self) -> Any:
-        try:
-            return self.source.prepare(self.cache_dir)
-        except ConfigError as err:  # a source parameter: name it by its key under data
-            raise err.at("data.source") from None
+        return self.source.prepare(self.cache_dir)  # its errors name source parameters
 
     def prepare_data(self) -> None:
         """Generate or convert the store once (rank zero)."""
@@ -117,8 +114,8 @@ class SeismicDataModule(pl.LightningDataModule):
         self.store_attrs = dict(group.attrs)
         bind_store_sampling(self.corruption, self.store_attrs)  # e.g. CoherentNoise dt/dx null
         if len(self.patch_size) > array.ndim:
-            raise ConfigError(
-                f"data.patch_size: {len(self.patch_size)} axes but {self.path} has {array.ndim}"
+            raise ConfigError.about(
+                "patch_size", f"{len(self.patch_size)} axes but {self.path} has {array.ndim}"
             )
         warn_if_patch_exceeds(self.patch_size, array.shape, self.store_attrs, self.path)
         regions = make_regions(array.shape, len(self.patch_size))

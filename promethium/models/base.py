@@ -31,10 +31,10 @@ class PromethiumModel(nn.Module):
     def __init__(self, spatial_dims: int, in_channels: int = 1, out_channels: int = 1) -> None:
         super().__init__()
         if spatial_dims not in (1, 2, 3):
-            raise ConfigError(f"model.spatial_dims: got {spatial_dims!r}; allowed: 1, 2, 3")
+            raise ConfigError.for_parameter("spatial_dims", spatial_dims, "1, 2, 3")
         for key, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"model.{key}: got {value!r}; allowed: a positive integer")
+                raise ConfigError.for_parameter(key, value, "a positive integer")
         self.spatial_dims = spatial_dims
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -69,9 +69,9 @@ PAD_MODES = ("constant", "reflect", "replicate")
 
 
 def check_positive_int(key: str, value: object) -> None:
-    """Raise :class:`ConfigError` naming ``model.<key>`` unless ``value`` is an int >= 1."""
+    """Raise :class:`ConfigError` naming parameter ``key`` unless ``value`` is an int >= 1."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ConfigError(f"model.{key}: got {value!r}; allowed: a positive integer")
+        raise ConfigError.for_parameter(key, value, "a positive integer")
 
 
 def check_encoder_decoder(
@@ -81,9 +81,9 @@ def check_encoder_decoder(
     check_positive_int("depth", depth)
     check_positive_int("base_channels", base_channels)
     if pad_mode not in PAD_MODES:
-        raise ConfigError(f"model.pad_mode: got {pad_mode!r}; allowed: {', '.join(PAD_MODES)}")
+        raise ConfigError.for_parameter("pad_mode", pad_mode, ", ".join(PAD_MODES))
     if residual_output and in_ch != out_ch:
-        raise ConfigError("model.residual_output: needs in_channels == out_channels")
+        raise ConfigError.about("residual_output", "needs in_channels == out_channels")
 
 
 def level_channels(base_channels: int, multiplier: float, depth: int) -> list[int]:

@@ -141,7 +141,7 @@ class Upsample(nn.Module):
     def __init__(self, spatial_dims: int, in_channels: int, out_channels: int, mode: str) -> None:
         super().__init__()
         if mode not in UPSAMPLE_MODES:
-            raise ConfigError(f"model.upsample: got {mode!r}; allowed: {', '.join(UPSAMPLE_MODES)}")
+            raise ConfigError.for_parameter("upsample", mode, ", ".join(UPSAMPLE_MODES))
         if mode == "transpose":
             self.up: nn.Module = layers.conv_transpose(spatial_dims)(
                 in_channels, out_channels, 2, stride=2

@@ -57,7 +57,7 @@ def interp_mode(spatial_dims: int) -> str:
 def dropout(spatial_dims: int, p: float) -> nn.Module:
     """Channel dropout (``nn.Dropout{2,3}d``; plain dropout in 1D) or identity if ``p == 0``."""
     if not 0.0 <= p < 1.0:
-        raise ConfigError(f"model.dropout: got {p!r}; allowed: a float in [0, 1)")
+        raise ConfigError.for_parameter("dropout", p, "a float in [0, 1)")
     return _DROPOUT[spatial_dims](p) if p > 0 else nn.Identity()
 
 
@@ -76,13 +76,13 @@ def norm(kind: str, spatial_dims: int, channels: int) -> nn.Module:
             return nn.GroupNorm(groups, channels)
         case "none":
             return nn.Identity()
-    raise ConfigError(f"model.norm: got {kind!r}; allowed: {', '.join(NORMS)}")
+    raise ConfigError.for_parameter("norm", kind, ", ".join(NORMS))
 
 
 def activation(kind: str) -> nn.Module:
     """Activation layer by name (one of :data:`ACTIVATIONS`)."""
     if kind not in ACTIVATIONS:
-        raise ConfigError(f"model.act: got {kind!r}; allowed: {', '.join(ACTIVATIONS)}")
+        raise ConfigError.for_parameter("act", kind, ", ".join(ACTIVATIONS))
     return ACTIVATIONS[kind]()
 
 

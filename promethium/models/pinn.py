@@ -70,31 +70,34 @@ class PhysicsInformedNet(PromethiumModel):
     ) -> None:
         super().__init__(spatial_dims, in_channels, out_channels)
         if spatial_dims == 1 and physics_weight > 0:
-            raise ConfigError(
-                "model.physics_weight: a 1D input is a single trace u(t) with no spatial axis, "
-                "so the wave equation cannot be evaluated; use 2D (x, t) or 3D (z, x, t) "
-                "patches, or physics_weight=0"
+            raise ConfigError.about(
+                "physics_weight",
+                "a 1D input is a single trace u(t) with no spatial axis, so the wave equation "
+                "cannot be evaluated; use 2D (x, t) or 3D (z, x, t) patches, or physics_weight=0",
             )
         axes = list(axes) if axes is not None else [*"xyz"[: spatial_dims - 1], "t"]
         if len(axes) != spatial_dims or axes[-1] not in TIME_NAMES:
-            raise ConfigError(
-                f"model.axes: got {axes}; allowed: {spatial_dims} names with time ('t') last"
+            raise ConfigError.for_parameter(
+                "axes", axes, f"{spatial_dims} names with time ('t') last"
             )
         if not (isinstance(velocity, int | float) and velocity > 0) and velocity != "field":
-            raise ConfigError(f"model.velocity: got {velocity!r}; allowed: m/s > 0, or 'field'")
+            raise ConfigError.for_parameter("velocity", velocity, "m/s > 0, or 'field'")
         if physics_weight < 0:
-            raise ConfigError(f"model.physics_weight: got {physics_weight!r}; allowed: >= 0")
+            raise ConfigError.for_parameter("physics_weight", physics_weight, ">= 0")
         spec = dict(backbone or self.default_backbone)
         name = spec.pop("name", "unet")
         if str(name).lower() == "pinn":
-            raise ConfigError("model.backbone.name: a pinn cannot be its own backbone")
-        self.backbone = ModelRegistry.build(
-            name,
-            spatial_dims=spatial_dims,
-            in_channels=in_channels,
-            out_channels=out_channels,
-            **spec,
-        )
+            raise ConfigError.about("backbone.name", "a pinn cannot be its own backbone")
+        try:
+            self.backbone = ModelRegistry.build(
+                name,
+                spatial_dims=spatial_dims,
+                in_channels=in_channels,
+                out_channels=out_channels,
+                **spec,
+            )
+        except ConfigError as err:
+            raise err.at("backbone") from None
         self.axes, self.physics_weight, self.velocity = axes, float(physics_weight), velocity
         self.dt, self.dx, self.order, self.normalize = dt, dx, order, normalize
         self.allow_gathers = allow_gathers
@@ -149,7 +152,7 @@ class PhysicsInformedNet(PromethiumModel):
             known = [float(v) for v in spacing if v is not None]
             self.dx = known if len(known) == len(spacing) else None
         if self.dt is None or self.dx is None or any(v is None for v in _as_list(self.dx)):
-            raise ConfigError(f"model.dt/model.dx: sampling unknown (dt={self.dt}, dx={self.dx})")
+            raise ConfigError.about("dt", f"sampling unknown (dt={self.dt}, dx={self.dx})")
         self._loss = None
 
     def physics_loss(self, pred: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -162,16 +165,15 @@ class PhysicsInformedNet(PromethiumModel):
         """
         if self._loss is None:
             if self.dt is None or self.dx is None:
-                raise ConfigError("model.dt/model.dx: not set and not configured from data")
-            try:
-                self._loss = WaveEquationLoss(
-                    self.dt, _as_list(self.dx), order=self.order, normalize=self.normalize
-                )
-            except ConfigError as err:  # dt, dx: this model's own parameters
-                raise err.at("model") from None
+                raise ConfigError.about("dt", "dt and dx are not set and not configured from data")
+            self._loss = WaveEquationLoss(  # its dt, dx errors are this model's parameters
+                self.dt, _as_list(self.dx), order=self.order, normalize=self.normalize
+            )
         if self.velocity == "field":
             if "velocity" not in batch:
-                raise ConfigError("model.velocity=field: the data delivers no 'velocity' patches")
+                raise ConfigError.about(
+                    "velocity", "'field' needs 'velocity' patches; data has none"
+                )
             velocity = batch["velocity"]
         else:
             velocity = float(self.velocity)

@@ -68,8 +68,8 @@ class ModelRegistry:
         """
         key = normalize_name(name)
         if key not in cls._models:
-            raise ConfigError(
-                f"model.name: unknown model {name!r}; known names: {', '.join(cls.names())}"
+            raise ConfigError.about(
+                "name", f"unknown model {name!r}; known names: {', '.join(cls.names())}"
             )
         return cls._models[key]
 

@@ -80,7 +80,7 @@ class UNet(PromethiumModel):
             depth, base_channels, pad_mode, residual_output, in_channels, out_channels
         )
         if stem_stride not in (1, 2):
-            raise ConfigError(f"model.stem_stride: got {stem_stride!r}; allowed: 1, 2")
+            raise ConfigError.for_parameter("stem_stride", stem_stride, "1, 2")
         self.depth, self.residual_output, self.pad_mode = depth, residual_output, pad_mode
         self.stem_stride = stem_stride
         chans = level_channels(base_channels, channel_multiplier, depth)

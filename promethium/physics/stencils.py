@@ -47,9 +47,7 @@ SECOND_DERIVATIVE: dict[int, tuple[float, ...]] = {
 def stencil_radius(order: int) -> int:
     """Half-width of the ``order``-accurate second-derivative stencil."""
     if order not in SECOND_DERIVATIVE:
-        raise ConfigError(
-            f"order: got {order!r}; allowed: {', '.join(map(str, SECOND_DERIVATIVE))}"
-        )
+        raise ConfigError.for_parameter("order", order, ", ".join(map(str, SECOND_DERIVATIVE)))
     return order // 2
 
 

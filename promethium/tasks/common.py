@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from promethium.config import check_config
+from promethium.config import check_config, locate_parameter
 from promethium.errors import ConfigError
 from promethium.files import write_metrics
 from promethium.ml.checkpoints import load_trained_network
@@ -52,7 +52,13 @@ def execute(cfg: DictConfig) -> dict[str, Any]:
         seed_everything(int(cfg.seed), workers=True)  # python, numpy, torch, loader workers
     start = time.perf_counter()
     with job_environment():  # a multirun's next job must not inherit DDP launcher state
-        metrics = fn(cfg)
+        try:
+            metrics = fn(cfg)
+        except ConfigError as err:
+            located = locate_parameter(cfg, err)
+            if located is err:
+                raise
+            raise located from None
     name = metrics_file(cfg, metrics)
     if name is not None:
         write_metrics(Path(cfg.paths.output_dir) / name, metrics)

@@ -55,12 +55,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise ConfigError(
-            f"infer.device: got {device!r}; allowed: auto, cpu, cuda, cuda:N"
-        ) from err
+        raise ConfigError.for_parameter("device", device, "auto, cpu, cuda, cuda:N") from err
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            f"infer.device: got {device!r} but CUDA is not available; use auto or cpu"
+        raise ConfigError.about(
+            "device", f"got {device!r} but CUDA is not available; use auto or cpu"
         )
     return resolved
 
@@ -68,7 +66,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def autocast_context(device: torch.device, precision: str) -> Any:
     """Autocast for ``*-mixed`` precisions, nothing for 32-bit."""
     if str(precision) not in PRECISIONS:
-        raise ConfigError(f"infer.precision: got {precision!r}; allowed: {', '.join(PRECISIONS)}")
+        raise ConfigError.for_parameter("precision", precision, ", ".join(PRECISIONS))
     dtype = PRECISIONS[str(precision)]
     return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
 
@@ -129,9 +127,9 @@ def predict_regions(
             regions on the device (a GPU-resident output needs no round trip).
     """
     if not isinstance(batch_size, int) or batch_size < 1:
-        raise ConfigError(f"infer.batch_size: got {batch_size!r}; allowed: a positive integer")
+        raise ConfigError.for_parameter("batch_size", batch_size, "a positive integer")
     if not isinstance(num_workers, int) or num_workers < 0:
-        raise ConfigError(f"infer.num_workers: got {num_workers!r}; allowed: an integer >= 0")
+        raise ConfigError.for_parameter("num_workers", num_workers, "an integer >= 0")
     device = device or torch.device("cpu")
     autocast = autocast_context(device, precision)
     model = model.to(device).eval()

@@ -62,14 +62,17 @@ class InferenceInput:
     def header(self, name: str) -> np.ndarray:
         """A trace-header array ``headers/<name>`` of a SEG-Y-derived store."""
         if self.store is None:
-            raise DataError(f"infer.mask.header: {self.path} has no trace headers (not SEG-Y/Zarr)")
+            raise ConfigError.about(
+                "mask.header", f"{self.path} has no trace headers (not SEG-Y/Zarr)"
+            )
         group, _ = open_store(self.store)
         key = f"headers/{name}"
         if key not in group:
             known = sorted(group["headers"].array_keys()) if "headers" in group else []
-            raise DataError(
-                f"infer.mask.header: {self.store} has no header {name!r}; allowed: "
-                f"{', '.join(known) or 'none (not a SEG-Y-derived store)'}"
+            raise ConfigError.about(
+                "mask.header",
+                f"{self.store} has no header {name!r}; allowed: "
+                f"{', '.join(known) or 'none (not a SEG-Y-derived store)'}",
             )
         return np.asarray(group[key][...])
 
@@ -110,7 +113,6 @@ def open_input(
     path: str | os.PathLike,
     cache_dir: str | os.PathLike,
     segy_sort: Sequence[str],
-    sort_key: str = "infer.segy_sort",
 ) -> InferenceInput:
     """Open ``path`` for lazy reads (SEG-Y is converted once into ``cache_dir``).
 
@@ -145,7 +147,7 @@ def open_input(
         try:
             store = SegyFile(str(path), list(segy_sort)).prepare(Path(cache_dir))
         except ConfigError as err:
-            raise err.renamed(sort_key) from None
+            raise err.renamed("segy_sort") from None
     return _store_input(path, Path(store))
 
 
@@ -256,9 +258,10 @@ def check_output_kind(target: Path | str) -> None:
     """
     suffix = Path(str(target).rstrip("/")).suffix.lower()
     if suffix not in OUTPUT_SUFFIXES:
-        raise ConfigError(
-            f"output: {target} has unknown output kind {suffix or '(no suffix)'!r}; allowed "
-            f"suffixes: {', '.join(OUTPUT_SUFFIXES)}"
+        raise ConfigError.about(
+            "output",
+            f"{target} has unknown output kind {suffix or '(no suffix)'!r}; allowed "
+            f"suffixes: {', '.join(OUTPUT_SUFFIXES)}",
         )
 
 

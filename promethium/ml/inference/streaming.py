@@ -68,9 +68,8 @@ def default_chunks(layout: Layout, chunks: Sequence[int] | None) -> tuple[int, .
     if chunks is not None:
         chunks = [int(c) for c in chunks]
         if len(chunks) != len(shape) or min(chunks) < 1:
-            raise ConfigError(
-                f"infer.chunks: got {chunks!r}; allowed: null or one positive size per input "
-                f"axis ({len(shape)})"
+            raise ConfigError.for_parameter(
+                "chunks", chunks, f"null or one positive size per input axis ({len(shape)})"
             )
         return tuple(min(c, n) for c, n in zip(chunks, shape, strict=True))
     spatial = layout.view.shape[layout.n_lead :]
@@ -103,9 +102,11 @@ def parse_shard(value: str | None, env: Mapping[str, str] | None = None) -> tupl
     except ValueError:
         shard = (-1, 0)
     if not sep or not 0 <= shard[0] < shard[1]:
-        raise ConfigError(
-            f"infer.shard: got {value!r}; allowed: null (one process, or the torchrun/SLURM "
-            "array index) or 'i/n' with 0 <= i < n, e.g. infer.shard=0/4"
+        raise ConfigError.for_parameter(
+            "shard",
+            value,
+            "null (one process, or the torchrun/SLURM array index) or 'i/n' with "
+            "0 <= i < n, e.g. 0/4",
         )
     return shard
 

@@ -29,7 +29,7 @@ class MaskedVolume:
     def __init__(self, volume: Any, trace_mask: np.ndarray) -> None:
         if tuple(trace_mask.shape) != tuple(volume.shape[:-1]):
             raise DataError(
-                f"infer.mask: trace mask shape {trace_mask.shape} does not match the "
+                f"trace mask shape {trace_mask.shape} does not match the "
                 f"input's traces {tuple(volume.shape[:-1])}"
             )
         self.volume, self.trace_mask = volume, trace_mask.astype(np.float32)
@@ -123,15 +123,15 @@ def axis_order(ndim: int, spatial_dims: int, slice_axis: int | str | None) -> tu
     if slice_axis is None:
         return tuple(range(ndim))
     if ndim == spatial_dims:
-        raise ConfigError(
-            f"infer.slice_axis: got {slice_axis!r} but the input has only the model's "
-            f"{spatial_dims} axes; allowed: null"
+        raise ConfigError.for_parameter(
+            "slice_axis", slice_axis, f"null: the input has only the model's {spatial_dims} axes"
         )
     axis = AXIS_ALIASES.get(slice_axis, slice_axis) if isinstance(slice_axis, str) else slice_axis
     if not isinstance(axis, int) or not -ndim <= axis < ndim:
-        raise ConfigError(
-            f"infer.slice_axis: got {slice_axis!r}; allowed: null, an axis index in "
-            f"[{-ndim}, {ndim}), or one of {', '.join(AXIS_ALIASES)}"
+        raise ConfigError.for_parameter(
+            "slice_axis",
+            slice_axis,
+            f"null, an axis index in [{-ndim}, {ndim}), or one of {', '.join(AXIS_ALIASES)}",
         )
     axis %= ndim
     return (axis, *[i for i in range(ndim) if i != axis])
@@ -160,12 +160,12 @@ def trace_mask(
     live = np.ones(n, dtype=bool)
     idx = np.asarray(list(traces), dtype=np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise DataError(f"infer.mask.traces: indices must lie in [0, {n}); got {idx.tolist()}")
+        raise ConfigError.for_parameter("mask.traces", idx.tolist(), f"indices in [0, {n})")
     live[idx] = False
     if header is not None:
         if tuple(header.shape) != positions:
-            raise DataError(
-                f"infer.mask.header: header shape {header.shape} does not match traces {positions}"
+            raise ConfigError.about(
+                "mask.header", f"header shape {header.shape} does not match traces {positions}"
             )
         live &= ~np.isin(np.asarray(header).ravel(), list(dead_values))
     return None if live.all() else live.reshape(positions)
