@@ -44,7 +44,7 @@ def reference_gathers(cfg: DictConfig) -> References:
     """
     ecfg = cfg.evaluate
     sort = list(ecfg.get("segy_sort", []))
-    source = open_input(str(ecfg.input), cfg.paths.cache_dir, sort, "evaluate.segy_sort")
+    source = open_input(str(ecfg.input), cfg.paths.cache_dir, sort)
     if len(source.volume.shape) != 3:
         raise DataError(
             f"{ecfg.input}: evaluate.input must hold (gather, trace, time) gathers; got "
