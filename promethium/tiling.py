@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import product
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +26,34 @@ from promethium.errors import ConfigError
 WINDOWS = ("cosine", "constant", "gaussian")
 #: Gaussian sigma as a fraction of the patch length (MONAI's default ``sigma_scale``).
 GAUSSIAN_SIGMA = 0.125
+
+
+@dataclass(frozen=True, eq=False)
+class Region:
+    """A box of an array: ``lead`` indices over iterated axes, ``box`` over the patch axes.
+
+    Training reads patches inside a region (``lead``: ints, one gather); inference
+    predicts and writes one region at a time (``lead``: slices, ``key``: its output chunk).
+    """
+
+    lead: tuple[Any, ...]
+    box: tuple[slice, ...]
+    key: Any = None
+
+    @classmethod
+    def from_bounds(cls, lead: Sequence[int], lo: Sequence[int], hi: Sequence[int]) -> Region:
+        """The region ``lead`` x ``[lo, hi)``."""
+        return cls(tuple(lead), tuple(slice(a, b) for a, b in zip(lo, hi, strict=True)))
+
+    @property
+    def lo(self) -> tuple[int, ...]:
+        """First index of the box on each patch axis."""
+        return tuple(int(s.start or 0) for s in self.box)
+
+    @property
+    def hi(self) -> tuple[int, ...]:
+        """One past the last index of the box on each patch axis."""
+        return tuple(int(s.stop) for s in self.box)
 
 
 def resolve_patch_size(patch_size: int | Sequence[int], spatial_dims: int) -> tuple[int, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from promethium.evaluation import score, summarise
 
@@ -230,3 +231,24 @@ def test_evaluate_corruption_applies_to_the_test_split_too(tmp_path, tiny_checkp
     metrics = execute(compose_config(tmp_path, overrides))
     assert "fx_decon/snr_db" in metrics and "pocs/snr_db" not in metrics  # denoising methods
     assert metrics["input/snr_db"] == pytest.approx(0.0, abs=0.2)
+
+
+def test_one_snr_for_numpy_and_torch_with_weights_zero_references_and_exact_fits():
+    from promethium.quality import snr_db
+
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((3, 5, 16))
+    est = ref + 0.1 * rng.standard_normal(ref.shape)
+    ref[1] = 0.0  # no energy: undefined
+    est[2] = ref[2]  # exact: +inf
+    weight = (rng.random((3, 5, 1)) > 0.5).astype(np.float64)
+    for w in (None, weight):
+        by_numpy = snr_db(est, ref, w)
+        by_torch = snr_db(
+            torch.from_numpy(est), torch.from_numpy(ref), None if w is None else torch.from_numpy(w)
+        ).numpy()
+        np.testing.assert_allclose(by_numpy, by_torch, rtol=1e-12)
+        assert np.isnan(by_numpy[1]) and np.isposinf(by_numpy[2])
+    w0 = weight[0]
+    expected = 10 * np.log10((w0 * ref[0] ** 2).sum() / (w0 * (ref[0] - est[0]) ** 2).sum())
+    assert np.isclose(snr_db(est, ref, weight)[0], expected)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,18 +25,9 @@ from promethium.data.chunk_reader import Box, box_reader
 from promethium.data.store import DATA_ARRAY, TRACE_MASK, open_store
 from promethium.data.transforms import Augmentation, Corruption
 from promethium.errors import ConfigError, DataError
-from promethium.tiling import axis_starts
+from promethium.tiling import Region, axis_starts
 
 SAMPLING_MODES = ("random", "grid")
-
-
-@dataclass(frozen=True)
-class Region:
-    """A box of the array: fixed leading indices and ``[lo, hi)`` bounds on the patch axes."""
-
-    lead: tuple[int, ...]
-    lo: tuple[int, ...]
-    hi: tuple[int, ...]
 
 
 def make_regions(shape: Sequence[int], patch_ndim: int, block: int | None = None) -> list[Region]:
@@ -52,13 +42,15 @@ def make_regions(shape: Sequence[int], patch_ndim: int, block: int | None = None
     lead_shape, patch_shape = tuple(shape[: len(shape) - patch_ndim]), tuple(shape[-patch_ndim:])
     if lead_shape:
         return [
-            Region(tuple(int(i) for i in idx), (0,) * patch_ndim, patch_shape)
+            Region.from_bounds(tuple(int(i) for i in idx), (0,) * patch_ndim, patch_shape)
             for idx in np.ndindex(*lead_shape)
         ]
     block = block or patch_shape[0]
     starts = range(0, patch_shape[0], block)
     return [
-        Region((), (s, *[0] * (patch_ndim - 1)), (min(s + block, patch_shape[0]), *patch_shape[1:]))
+        Region.from_bounds(
+            (), (s, *[0] * (patch_ndim - 1)), (min(s + block, patch_shape[0]), *patch_shape[1:])
+        )
         for s in starts
     ]
 

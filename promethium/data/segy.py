@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import segyio
+import zarr
 from rich.progress import track
 
 from promethium.data.store import (
@@ -197,55 +198,73 @@ def segy_to_zarr(
     """
     sort = list(sort)
     with open_segy(segy_path, endian) as f:
-        dt_us = segyio.tools.dt(f, fallback_dt=0.0)
-        if not dt_us or dt_us <= 0:
-            raise DataError(
-                f"{segy_path}: sample interval missing (binary header 'Interval' and "
-                "trace header 'TRACE_SAMPLE_INTERVAL' are 0)"
-            )
         grid, keys = trace_grid(f, sort, str(segy_path))
-        headers = _file_headers(f)
-        headers.update(sort=sort, gather_keys=keys.tolist())
-        if len(sort) == 2:  # the grid's columns, for filling absent traces on export
-            columns = np.unique(np.asarray(f.attributes(_field(sort[1]))[:]))
-            headers["column_keys"] = columns.tolist()
-        names = list(axis_names or _default_axes(sort))
-        attrs = store_attrs(
-            dt=dt_us * 1e-6,
-            dx=list(dx or [None, None]),
-            axis_names=[*names, "time"],
-            provenance={
-                "source": str(Path(segy_path).resolve()),
-                "sort": sort,
-                "format": SEGY_FORMATS[int(f.format)][0],
-                "endian": f.endian_name,
-            },
-            segy=headers,
-            gather_keys=keys.tolist(),
-        )
-        n_samples = len(f.samples)
+        attrs = _segy_store_attrs(f, segy_path, sort, keys, axis_names, dx)
         with atomic_store(zarr_path, overwrite=overwrite) as group:
             group.attrs.update(attrs)
-            data = group.create_array(
-                DATA_ARRAY,
-                shape=(*grid.shape, n_samples),
-                chunks=(1, grid.shape[1], n_samples),
-                dtype="float32",
-                compressors="auto" if compress else None,
-            )
-            group.create_array("trace_index", shape=grid.shape, dtype="int64")[...] = grid
-            live = live_traces(f, grid)
-            group.create_array(TRACE_MASK, shape=grid.shape, dtype="bool")[...] = live
-            valid = grid >= 0
-            for name, byte in HEADER_FIELDS.items():
-                values = np.zeros(grid.shape, dtype=np.int32)
-                values[valid] = np.asarray(f.attributes(byte)[:], dtype=np.int32)[grid[valid]]
-                group.create_array(f"headers/{name}", shape=grid.shape, dtype="int32")[...] = values
-            rows = track(range(grid.shape[0]), description="SEG-Y -> Zarr", disable=not progress)
-            for g in rows:
-                data[g] = _read_gather(f, grid[g], n_samples) * live[g][:, None]
+            _write_traces(group, f, grid, compress, progress)
             validate_store(group, zarr_path)
     return Path(zarr_path)
+
+
+def _segy_store_attrs(
+    f: segyio.SegyFile,
+    segy_path: str | os.PathLike,
+    sort: list[str],
+    keys: np.ndarray,
+    axis_names: Sequence[str] | None,
+    dx: Sequence[float | None] | None,
+) -> dict[str, Any]:
+    """The store attributes of an open SEG-Y file: sampling, axes, provenance, headers."""
+    dt_us = segyio.tools.dt(f, fallback_dt=0.0)
+    if not dt_us or dt_us <= 0:
+        raise DataError(
+            f"{segy_path}: sample interval missing (binary header 'Interval' and "
+            "trace header 'TRACE_SAMPLE_INTERVAL' are 0)"
+        )
+    headers = _file_headers(f)
+    headers.update(sort=sort, gather_keys=keys.tolist())
+    if len(sort) == 2:  # the grid's columns, for filling absent traces on export
+        columns = np.unique(np.asarray(f.attributes(_field(sort[1]))[:]))
+        headers["column_keys"] = columns.tolist()
+    return store_attrs(
+        dt=dt_us * 1e-6,
+        dx=list(dx or [None, None]),
+        axis_names=[*(axis_names or _default_axes(sort)), "time"],
+        provenance={
+            "source": str(Path(segy_path).resolve()),
+            "sort": sort,
+            "format": SEGY_FORMATS[int(f.format)][0],
+            "endian": f.endian_name,
+        },
+        segy=headers,
+        gather_keys=keys.tolist(),
+    )
+
+
+def _write_traces(
+    group: zarr.Group, f: segyio.SegyFile, grid: np.ndarray, compress: bool, progress: bool
+) -> None:
+    """Write ``data``, ``trace_index``, ``trace_mask`` and ``headers/*`` of ``grid``."""
+    n_samples = len(f.samples)
+    data = group.create_array(
+        DATA_ARRAY,
+        shape=(*grid.shape, n_samples),
+        chunks=(1, grid.shape[1], n_samples),
+        dtype="float32",
+        compressors="auto" if compress else None,
+    )
+    group.create_array("trace_index", shape=grid.shape, dtype="int64")[...] = grid
+    live = live_traces(f, grid)
+    group.create_array(TRACE_MASK, shape=grid.shape, dtype="bool")[...] = live
+    valid = grid >= 0
+    for name, byte in HEADER_FIELDS.items():
+        values = np.zeros(grid.shape, dtype=np.int32)
+        values[valid] = np.asarray(f.attributes(byte)[:], dtype=np.int32)[grid[valid]]
+        group.create_array(f"headers/{name}", shape=grid.shape, dtype="int32")[...] = values
+    rows = track(range(grid.shape[0]), description="SEG-Y -> Zarr", disable=not progress)
+    for g in rows:
+        data[g] = _read_gather(f, grid[g], n_samples) * live[g][:, None]
 
 
 def _default_axes(sort: Sequence[str]) -> list[str]:

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from promethium.data.dataset import Region
 from promethium.errors import ConfigError
+from promethium.tiling import Region
 
 log = logging.getLogger(__name__)
 

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
+from promethium import quality
+
 _TINY = 1e-30
 
 
@@ -27,11 +29,8 @@ def _ratio_db(signal: np.ndarray, error: np.ndarray) -> np.ndarray:
 
 
 def snr_db(estimate: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``10 log10(sum ref^2 / sum (est - ref)^2)`` per gather (dB; NaN for a zero reference)."""
-    axes = _axes(reference)
-    signal = np.sum(np.square(reference, dtype=np.float64), axis=axes)
-    error = np.sum(np.square(estimate - reference, dtype=np.float64), axis=axes)
-    return _ratio_db(signal, error)
+    """SNR per gather of ``(..., trace, time)`` arrays (dB; NaN for a zero reference)."""
+    return quality.snr_db(estimate, reference, item_dims=reference.ndim - 2)
 
 
 def snr_missing_db(estimate: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -5,25 +5,7 @@ from __future__ import annotations
 import torch
 from torchmetrics import Metric
 
-
-def snr_db(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Per-sample SNR ``10 log10(sum t^2 / sum (t - p)^2)`` in dB over all non-batch axes.
-
-    Args:
-        pred: ``(B, ...)`` estimate.
-        target: ``(B, ...)`` clean reference.
-        mask: optional ``(B, ...)`` weights selecting where to measure (e.g. missing traces).
-
-    Returns:
-        ``(B,)`` SNR values (``+inf`` where the error is exactly zero).
-
-    """
-    weight = torch.ones_like(target) if mask is None else mask.expand_as(target)
-    signal = (weight * target.square()).flatten(1).sum(1)
-    noise = (weight * (target - pred).square()).flatten(1).sum(1)
-    return 10.0 * torch.log10(signal / noise)
+from promethium.quality import snr_db
 
 
 class _MaskedSNRMetric(Metric):
@@ -70,7 +52,7 @@ class MeanSNR(_MaskedSNRMetric):
         """Accumulate the SNR of each patch in the batch (patches with no signal are skipped)."""
         if self._skips(mask):
             return
-        values = snr_db(pred.detach().float(), target.float(), self._weight(mask))
+        values = snr_db(pred.detach().float(), target.float(), self._weight(mask))  # (B,)
         values = values[torch.isfinite(values)]
         self.total += values.double().sum()
         self.count += values.numel()

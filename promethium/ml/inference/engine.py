@@ -35,8 +35,8 @@ from promethium.ml.inference.stages import (
     patch_batches,
     stack_host,
 )
-from promethium.ml.inference.work import Region, RegionWork, Volume
-from promethium.tiling import TileGrid
+from promethium.ml.inference.work import RegionWork, Volume
+from promethium.tiling import Region, TileGrid
 
 PRECISIONS = {"32": None, "32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 

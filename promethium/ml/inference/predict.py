@@ -10,14 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from promethium.ml.inference.engine import (
-    Region,
-    plan,
-    predict_regions,
-    resolve_device,
-)
+from promethium.ml.inference.engine import plan, predict_regions, resolve_device
 from promethium.ml.inference.volumes import AxisView, MaskedVolume, axis_order
-from promethium.tiling import TileGrid, resolve_overlap, resolve_patch_size
+from promethium.tiling import Region, TileGrid, resolve_overlap, resolve_patch_size
 
 
 @dataclass
@@ -170,10 +165,12 @@ def lead_regions(shape: Sequence[int], n_lead: int) -> list[Region]:
     """Whole model-axes slices, grouped along the first iterated axis (~4 M samples each)."""
     full = tuple(slice(0, n) for n in shape)
     if n_lead == 0:
-        return [Region(None, (), full)]
+        return [Region((), full)]
     per_index = int(np.prod(shape[1:], dtype=np.int64))
     step = max(1, REGION_SAMPLES // max(per_index, 1))
     return [
-        Region(start, (slice(start, min(start + step, shape[0])), *full[1:n_lead]), full[n_lead:])
+        Region(
+            (slice(start, min(start + step, shape[0])), *full[1:n_lead]), full[n_lead:], key=start
+        )
         for start in range(0, shape[0], step)
     ]

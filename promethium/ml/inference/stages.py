@@ -16,8 +16,8 @@ import numpy as np
 import torch
 
 from promethium.errors import DataError
-from promethium.ml.inference.work import Region, RegionWork, Volume, as_block
-from promethium.tiling import TileGrid
+from promethium.ml.inference.work import RegionWork, Volume, as_block
+from promethium.tiling import Region, TileGrid
 
 
 class HaloReader:

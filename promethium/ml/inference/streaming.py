@@ -35,9 +35,10 @@ from torch import nn
 from promethium.data.store import DATA_ARRAY
 from promethium.errors import ConfigError, DataError
 from promethium.files import refuse_existing, replace_atomically
-from promethium.ml.inference.engine import Region, count_patches, plan, predict_regions
+from promethium.ml.inference.engine import count_patches, plan, predict_regions
 from promethium.ml.inference.predict import Layout
 from promethium.ml.inference.volumes import ObservedTraces
+from promethium.tiling import Region
 
 DONE_ARRAY = "done"
 #: how a user replaces an existing inference output
@@ -129,7 +130,7 @@ def chunk_regions(
         ]
         engine = [source[i] for i in layout.view.order]
         regions.append(
-            Region(index, tuple(engine[: layout.n_lead]), tuple(engine[layout.n_lead :]))
+            Region(tuple(engine[: layout.n_lead]), tuple(engine[layout.n_lead :]), key=index)
         )
     return regions
 

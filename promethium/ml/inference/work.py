@@ -8,6 +8,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from promethium.tiling import Region
+
 
 class Volume(Protocol):
     """What the engine reads from: NumPy arrays, memory maps and Zarr arrays all fit."""
@@ -15,15 +17,6 @@ class Volume(Protocol):
     shape: tuple[int, ...]
 
     def __getitem__(self, key: tuple[slice, ...]) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Region:
-    """One box of the output: ``lead`` slices over iterated axes, ``box`` over model axes."""
-
-    key: Any
-    lead: tuple[slice, ...]
-    box: tuple[slice, ...]
 
 
 @dataclass
