@@ -87,22 +87,23 @@ def test_modelled_wavefield_satisfies_loss_with_true_velocity_only():
     assert constant > 100 * true and smoothed > 100 * true
 
 
-def test_marmousi_gathers_split_spread_gain_and_unit_rms():
+def test_marmousi_gathers_split_spread_as_recorded():
+    """Raw modelled pressure: gain and scaling belong to the amplitude contract."""
     from promethium.data.marmousi import MarmousiGathers
+    from promethium.models.amplitude import AmplitudeScaler, TraceAmplitude
 
     small = dict(n_shots=2, decimate=8, receiver_step=1, n_samples=96, shots_per_batch=2)
-    plain, attrs, _, _ = MarmousiGathers(**small, max_offset_m=400.0).build()
-    gained, gain_attrs, _, _ = MarmousiGathers(**small, max_offset_m=400.0, gain_power=2.0).build()
-    assert plain.shape == gained.shape == (2, 11, 96)  # +-400 m at 80 m: 11 receivers
+    raw, attrs, _, _ = MarmousiGathers(**small, max_offset_m=400.0).build()
+    assert raw.shape == (2, 11, 96)  # +-400 m at 80 m: 11 receivers
     assert attrs["receiver_offsets_m"] == [-400.0 + 80.0 * i for i in range(11)]
     assert attrs["source_x_m"][0] == (5 + 5) * 80.0  # the first shot's spread fits the model
-    for data in (plain, gained):
-        assert np.sqrt(np.mean(np.square(data, dtype=np.float64))) == pytest.approx(1.0, rel=1e-4)
-    # the gain is exactly t^2 on the same wavefield, up to the RMS scaling
-    t2 = (np.arange(96) * 0.004) ** 2
-    raw = plain * attrs["normalisation"]
-    np.testing.assert_allclose(
-        gained * gain_attrs["normalisation"], raw * t2, rtol=1e-4, atol=1e-6 * np.abs(raw).max()
-    )
+    assert "no gain" in attrs["units"]["data"]
+    assert np.sqrt(np.mean(np.square(raw, dtype=np.float64))) == pytest.approx(1, rel=1e-4)
+    # normalize=gained (the recipes' contract): t^2, then one unit RMS per shot
+    stage = TraceAmplitude(AmplitudeScaler("rms", "gather", gain=2.0), 0.004, raw.__getitem__, True)
+    gained = raw * stage.block_factors((slice(None),) * 3, raw.shape)
+    t2 = np.maximum(np.arange(96) * 0.004, 0.002) ** 2
+    by_formula = raw * t2 / np.sqrt(np.mean(np.square(raw * t2), axis=(1, 2), keepdims=True))
+    np.testing.assert_allclose(gained, by_formula, rtol=1e-4, atol=1e-6)
     with pytest.raises(ConfigError, match="max_offset_m"):
         MarmousiGathers(**small, max_offset_m=6000.0).build()

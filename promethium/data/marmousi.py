@@ -56,12 +56,14 @@ class MarmousiGathers(CachedStoreSource):
         max_offset_m: record a split spread of receivers within this offset of each shot
             (shots then lie where the whole spread fits on the model); ``None`` records
             the whole line, most of which the wavefield has not reached in short records.
-        gain_power: multiply traces by ``t ** gain_power`` (t in s) before normalising,
-            the usual geometric-spreading correction: without it the direct wave holds
-            almost all the energy and reflections are near zero. 0 disables it.
 
-    The gathers are scaled to unit RMS (``attrs["normalisation"]`` records the divisor)
-    so that losses and learning rates do not depend on the source strength.
+    The gathers are the modelled pressure as recorded, without gain: as in a field
+    record, the direct wave holds almost all the energy and reflections fade with time.
+    Its unit is the RMS of the whole store (``attrs["normalisation"]`` is that RMS in
+    the modeller's units, about 1e-7 for a unit Ricker source), one constant for all
+    shots, so relative amplitudes are as recorded. Recipes train on them through the amplitude
+    contract ``normalize=gained`` (a ``t^2`` gain and one RMS scale per shot), which is
+    saved with the model and applied to any survey it is used on.
     """
 
     kind = "marmousi_gathers"
@@ -75,7 +77,6 @@ class MarmousiGathers(CachedStoreSource):
     free_surface: bool = False
     shots_per_batch: int = 8
     max_offset_m: float | None = None
-    gain_power: float = 0.0
 
     def _spread(self, nx: int, dx: float) -> tuple[np.ndarray, np.ndarray]:
         """Shot columns and receiver column offsets relative to each shot."""
@@ -119,16 +120,14 @@ class MarmousiGathers(CachedStoreSource):
                 columns = x + offsets if spread else offsets
                 gathers.append(gather[columns[:: self.receiver_step], ::sub])
         data = np.stack(gathers)
-        if self.gain_power:
-            data *= (np.arange(self.n_samples) * self.dt) ** self.gain_power
-        scale = float(np.sqrt(np.mean(np.square(data, dtype=np.float64))))
+        scale = float(np.sqrt(np.mean(np.square(data, dtype=np.float64)))) or 1.0
         data /= scale
         attrs = store_attrs(
             dt=self.dt,
             dx=[None, dx * self.receiver_step],
             axis_names=["shot", "receiver", "time"],
-            data_unit="pressure, unit RMS"
-            + (f", t^{self.gain_power:g} gain" if self.gain_power else ""),
+            data_unit="pressure in units of the store's RMS, no gain",
+            normalisation=scale,
             provenance={
                 "generator": "promethium.data.marmousi.MarmousiGathers",
                 "velocity_model": "Marmousi (Versteeg 1994)",
@@ -136,7 +135,6 @@ class MarmousiGathers(CachedStoreSource):
             },
             source_x_m=(xs * dx).tolist(),
             receiver_offsets_m=(offsets[:: self.receiver_step] * dx).tolist() if spread else None,
-            normalisation=scale,
         )
         chunks = (1, data.shape[1], self.n_samples)
         return data.astype(np.float32), attrs, chunks, {"velocity": vel}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -52,11 +53,16 @@ class CorruptedRecord:
         corruption: what the recording did (one corruption or a list, as
             ``data.corruption``).
         seed: the draw's seed.
+        domain: ``(values, attrs) -> factors``, multipliers broadcastable to the data
+            into the domain the corruption is defined in (the amplitude contract's trace
+            stage, as training corruptions see it); the record is divided back. None:
+            the store's own units.
     """
 
     source: Any
     corruption: Any
     seed: int = 0
+    domain: Callable[[np.ndarray, dict[str, Any]], np.ndarray] | None = None
 
     def prepare(self, cache_dir: str | Path) -> Path | str:
         """Build the corrupted copy once and return its path."""
@@ -64,7 +70,7 @@ class CorruptedRecord:
 
         inner = Path(self.source.prepare(cache_dir))
         described = describe(self.corruption)
-        key = hashlib.sha256(f"{inner.resolve()}|{described}|{self.seed}".encode())
+        key = hashlib.sha256(f"{inner.resolve()}|{described}|{self.seed}|{self.domain}".encode())
         target = Path(cache_dir) / f"{inner.stem}_record_{key.hexdigest()[:12]}.zarr"
         if target.exists():
             return target
@@ -75,10 +81,15 @@ class CorruptedRecord:
         bind_store_sampling(corruption, dict(group.attrs))
         rng = np.random.default_rng(self.seed)
         values = np.asarray(data[...], dtype=np.float32)
+        factors = self.domain(values, dict(group.attrs)) if self.domain is not None else None
+        if factors is not None:
+            values = (values * factors).astype(np.float32)
         live = np.ones(values.shape[:-1], dtype=bool)
         for g in range(values.shape[0]):
             values[g], mask = corruption(values[g], rng)
             live[g] = np.broadcast_to(mask, values[g].shape).max(axis=-1) > 0
+        if factors is not None:
+            values = (values / factors).astype(np.float32)
         attrs = dict(group.attrs)
         attrs["provenance"] = {
             "derived_from": str(inner),

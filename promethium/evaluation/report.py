@@ -98,6 +98,7 @@ def write_report(
     dt: float,
     dx: float,
     panels: int = 3,
+    domain: str = "the data's own units",
 ) -> Path:
     """Write ``report.md`` and its PNGs into ``out_dir/report``; returns the report path."""
     figures = out_dir / "report"
@@ -108,6 +109,7 @@ def write_report(
         f"{clean.shape[0]} held-out gathers of {clean.shape[1]} traces x {clean.shape[2]} "
         f"samples (dt {dt * 1e3:g} ms). Mean ± standard deviation over gathers; best method "
         "per column in bold (the corrupted input is the baseline to beat, not a candidate).",
+        f"Amplitudes and scores in {domain}.",
         "",
         *_table(summary, best),
         "",

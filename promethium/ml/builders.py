@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 
 def build_datamodule(cfg: DictConfig) -> SeismicDataModule:
     """The data module of ``cfg.data`` with the augmentation of ``cfg.augment``."""
-    return build_node(cfg, "data", augment=build_node(cfg, "augment"))
+    return build_node(
+        cfg, "data", augment=build_node(cfg, "augment"), amplitude=build_node(cfg, "normalize")
+    )
 
 
 def build_module(cfg: DictConfig) -> SeismicLitModule:

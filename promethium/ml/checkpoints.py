@@ -92,11 +92,21 @@ def with_amplitude_contract(net: nn.Module, config: dict[str, Any], path: Any) -
     Raises:
         DataError: if the saved settings do not make a scaler.
     """
+    scaler = saved_scaler(config, path)
+    return net if scaler is None else NormalizedNetwork(net, scaler)
+
+
+def saved_scaler(config: dict[str, Any], path: Any) -> AmplitudeScaler | None:
+    """The amplitude contract (``normalize``) a run was trained with; None if it had none.
+
+    Raises:
+        DataError: if the saved settings do not make a scaler.
+    """
     settings = {k: v for k, v in (config.get("normalize") or {}).items() if k != "_target_"}
-    if settings.get("kind", "none") == "none":
-        return net
+    if settings.get("kind", "none") == "none" and not settings.get("gain"):
+        return None
     try:
-        return NormalizedNetwork(net, AmplitudeScaler(**settings))
+        return AmplitudeScaler(**settings)
     except (PromethiumError, TypeError) as err:
         raise DataError(
             f"{path}: the checkpoint's normalize settings are unusable ({err})"

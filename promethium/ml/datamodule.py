@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 from torch.utils.data import DataLoader, Sampler
 
 from promethium.data.dataset import (
@@ -26,6 +27,12 @@ from promethium.data.transforms import (
     make_corruption,
 )
 from promethium.errors import ConfigError
+from promethium.models.amplitude import (
+    AmplitudeScaler,
+    TraceAmplitude,
+    gather_sample,
+    sample_interval,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +61,9 @@ class SeismicDataModule(pl.LightningDataModule):
         record: corruptions baked into the data once, as a survey records them (see
             :class:`~promethium.data.sources.CorruptedRecord`): to test self-supervised
             training on data whose truth is known.
+        amplitude: the amplitude contract (``normalize``); its trace stage (``gain``,
+            ``per: gather``) is applied to patches as they are read, before any
+            corruption, so the network's inputs and targets are both gained and scaled.
 
     """
 
@@ -76,11 +86,14 @@ class SeismicDataModule(pl.LightningDataModule):
         aux_arrays: Sequence[str] = (),
         path: str | None = None,
         record: Corruption | Sequence[Corruption] | None = None,
+        amplitude: AmplitudeScaler | None = None,
     ) -> None:
         super().__init__()
+        self.amplitude = amplitude
         self.source: StoreSource = ZarrSource(path or "") if source is None else source
         if record:  # the data as a survey would have recorded them (self-supervision tests)
-            self.source = CorruptedRecord(self.source, record, seed=int(seed))
+            domain = ContractDomain(amplitude, len(patch_size)) if amplitude else None
+            self.source = CorruptedRecord(self.source, record, seed=int(seed), domain=domain)
         for key, value in (("batch_size", batch_size), ("samples_per_epoch", samples_per_epoch)):
             if not isinstance(value, int) or value < 1:
                 raise ConfigError.for_parameter(key, value, "a positive integer")
@@ -125,6 +138,7 @@ class SeismicDataModule(pl.LightningDataModule):
             patch_size=self.patch_size,
             corruption=self.corruption,
             aux_arrays=self.aux_arrays,
+            amplitude=self._trace_stage(array.ndim),
         )
         self.datasets = {
             "train": SeismicDataset(
@@ -155,6 +169,18 @@ class SeismicDataModule(pl.LightningDataModule):
             len(self.datasets["val"]),
             len(self.datasets["test"]),
         )
+
+    def _trace_stage(self, ndim: int) -> Any:
+        """The contract's trace stage on training patches (gain, per-gather scale), or None."""
+        if self.amplitude is None or not self.amplitude.trace_stage:
+            return None
+        stage = TraceAmplitude(
+            self.amplitude,
+            sample_interval(self.store_attrs),
+            StoreGathers(str(self.path)),
+            by_first_axis=ndim > len(self.patch_size),
+        )
+        return stage.on_patch
 
     def _ranks(self) -> tuple[int, int]:
         """``(rank, world size)`` of the attached trainer (``(0, 1)`` without one)."""
@@ -195,3 +221,39 @@ class SeismicDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         """Deterministic test windows (validation windows if no test regions were held out)."""
         return self._loader("test")
+
+
+class ContractDomain:
+    """The trace stage of a contract as whole-store multipliers (for ``data.record``).
+
+    A recording's corruption is defined where training corruptions act: after the
+    contract's gain and per-gather scale (0 dB of noise is 0 dB where the network looks).
+    """
+
+    def __init__(self, scaler: AmplitudeScaler, patch_ndim: int) -> None:
+        self.scaler, self.patch_ndim = scaler, patch_ndim
+
+    def __call__(self, values: np.ndarray, attrs: dict[str, Any]) -> np.ndarray | None:
+        if not self.scaler.trace_stage:
+            return None
+        stage = TraceAmplitude(
+            self.scaler,
+            sample_interval(attrs),
+            lambda gather: gather_sample(values, gather),
+            by_first_axis=values.ndim > self.patch_ndim,
+        )
+        return stage.block_factors(tuple(slice(None) for _ in values.shape), values.shape)
+
+    def __repr__(self) -> str:  # part of the recorded copy's cache key
+        s = self.scaler
+        return f"ContractDomain(kind={s.kind}, per={s.per}, gain={s.gain}, ndim={self.patch_ndim})"
+
+
+class StoreGathers:
+    """Raw samples of one gather of a store (see ``gather_sample``); picklable for workers."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self, gather: int | None) -> np.ndarray:
+        return gather_sample(open_store(self.path)[1], gather)

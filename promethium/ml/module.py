@@ -103,7 +103,7 @@ class SeismicLitModule(pl.LightningModule):
 
     def _scaled(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The batch in the network's units: input and target divided by the input's scale."""
-        if self.scaler is None or self.scaler.kind == "none":
+        if self.scaler is None or not self.scaler.per_patch:  # the trace stage: the data's
             return batch
         scale = self.scaler.scale(batch["input"])
         return {**batch, "input": batch["input"] / scale, "target": batch["target"] / scale}

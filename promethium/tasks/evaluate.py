@@ -28,6 +28,12 @@ from promethium.evaluation.metrics import METRICS, score, summarise
 from promethium.evaluation.references import References, corrupt, held_out_gathers, scorable
 from promethium.evaluation.report import write_report
 from promethium.ml.inference import tiled_predict
+from promethium.models.amplitude import (
+    AmplitudeScaler,
+    TraceAmplitude,
+    gather_sample,
+    sample_interval,
+)
 from promethium.tasks.common import load_network, patch_size
 
 log = logging.getLogger("promethium.evaluate")
@@ -46,7 +52,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if not isinstance(n_gathers, int) or isinstance(n_gathers, bool) or n_gathers < 1:
         raise ConfigError(f"evaluate.n_gathers: got {n_gathers!r}; allowed: a positive integer")
     network, train_config = load_network(cfg, bool(ecfg.get("tta", False)))
-    refs = scorable(held_out_gathers(cfg))
+    refs, scaler, domain = in_contract_domain(scorable(held_out_gathers(cfg)), network)
     clean, attrs = refs.clean, refs.attrs
     inputs, masks = corrupt(clean, refs.corruption, int(ecfg.seed))
     refs, inputs, masks = with_hidden_traces(refs, inputs, masks)
@@ -58,7 +64,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     def predict() -> np.ndarray:
         out = tiled_predict(
-            network, inputs, patch, ecfg.overlap, ecfg.batch_size, device=ecfg.device
+            network, inputs, patch, ecfg.overlap, ecfg.batch_size, device=ecfg.device, scaler=scaler
         )
         if missing and ecfg.get("keep_observed", True):
             # like the classical methods, keep the recorded traces as they are
@@ -79,7 +85,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     np.savez_compressed(out_dir / "evaluation.npz", clean=clean, masks=masks, **outputs)
     _write_csv(out_dir / "scores.csv", per_gather)
     write_report(
-        out_dir, clean, outputs, masks if missing else None, summary, best, dt, dx, int(ecfg.panels)
+        out_dir,
+        clean,
+        outputs,
+        masks if missing else None,
+        summary,
+        best,
+        dt,
+        dx,
+        int(ecfg.panels),
+        domain,
     )
     log.info(
         "evaluate: %s", ", ".join(f"{k} {_db(v['snr_db']['mean'])}" for k, v in summary.items())
@@ -90,7 +105,34 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         for metric, v in s.items()
         if isinstance(v, dict)
     }
-    return {**means, "methods": summary, "best": best}
+    return {**means, "methods": summary, "best": best, "domain": domain}
+
+
+def in_contract_domain(
+    refs: References, network: Any
+) -> tuple[References, AmplitudeScaler | None, str]:
+    """The references in the domain the network works in, and its scaler for that domain.
+
+    A contract with a trace stage (a ``t^p`` gain, a scale per gather) defines where the
+    network looks: the clean gathers get it before they are corrupted (as training
+    patches do), every method runs and is scored there, and the network's own trace
+    stage is switched off. Scores are then comparable with the training metrics and
+    are not dominated by the strongest early arrivals.
+    """
+    scaler = getattr(network, "scaler", None)
+    if not isinstance(scaler, AmplitudeScaler) or not scaler.trace_stage:
+        return refs, scaler, "the data's own units"
+    clean = refs.clean
+    stage = TraceAmplitude(
+        scaler,
+        sample_interval(refs.attrs),
+        lambda gather: gather_sample(clean, gather),
+        by_first_axis=True,
+    )
+    factors = stage.block_factors(tuple(slice(None) for _ in clean.shape), clean.shape)
+    refs = References((clean * factors).astype(np.float32), refs.attrs, refs.corruption, refs.live)
+    log.info("evaluate: scoring in the checkpoint's amplitude domain (%s)", scaler.describe())
+    return refs, scaler.without_trace_stage(), f"the model's: {scaler.describe()}"
 
 
 def with_hidden_traces(

@@ -37,6 +37,7 @@ from promethium.ml.inference.ownership import claim_output, publish_once
 from promethium.ml.inference.predict import Layout, make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict, work_path
 from promethium.ml.inference.volumes import ObservedTraces, combine_masks, trace_mask
+from promethium.models.amplitude import sample_interval
 from promethium.tasks.common import (
     checkpoint_path,
     is_interpolation_model,
@@ -126,7 +127,15 @@ def prepare(cfg: DictConfig) -> InferJob:
     )
     mask = combine_masks(source.trace_mask(), configured)
     layout = make_layout(
-        source.volume, model.spatial_dims, patch, overlap, icfg.window, mask, icfg.slice_axis
+        source.volume,
+        model.spatial_dims,
+        patch,
+        overlap,
+        icfg.window,
+        mask,
+        icfg.slice_axis,
+        scaler=getattr(model, "scaler", None),
+        dt=sample_interval(source.attrs),
     )
     keep = keeps_observed(icfg.get("keep_observed"), train_config)
     observed = ObservedTraces(source.volume, mask) if keep else None

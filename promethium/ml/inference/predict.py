@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from promethium.ml.inference.engine import plan, predict_regions, resolve_device
-from promethium.ml.inference.volumes import AxisView, MaskedVolume, axis_order
+from promethium.ml.inference.volumes import AmplifiedVolume, AxisView, MaskedVolume, axis_order
+from promethium.models.amplitude import AmplitudeScaler, TraceAmplitude, gather_sample
 from promethium.tiling import Region, TileGrid, resolve_overlap, resolve_patch_size
 
 
@@ -22,6 +23,13 @@ class Layout:
     view: AxisView
     grid: TileGrid
     spatial_dims: int
+    amplitude: AmplifiedVolume | None = None  # the contract's trace stage, if any
+
+    def undo(
+        self, values: np.ndarray | torch.Tensor, key: tuple[slice, ...]
+    ) -> np.ndarray | torch.Tensor:
+        """Output values of source block ``key`` back in the input's units."""
+        return values if self.amplitude is None else self.amplitude.undo(values, key)
 
     @property
     def n_lead(self) -> int:
@@ -37,14 +45,30 @@ def make_layout(
     window: str = "cosine",
     mask: np.ndarray | None = None,
     slice_axis: int | str | None = None,
+    scaler: AmplitudeScaler | None = None,
+    dt: float | None = None,
 ) -> Layout:
     """Check the settings against the volume and build its engine view and grid.
+
+    ``scaler``'s trace stage (``gain``, ``per: gather``; see
+    :mod:`promethium.models.amplitude`) is applied on read, with ``dt`` the input's
+    sample interval (s); :meth:`Layout.undo` takes it back off the output.
 
     Raises:
         ConfigError: for bad ``infer.*`` values; DataError for a volume with too few axes.
     """
     order = axis_order(len(volume.shape), spatial_dims, slice_axis)
     source = MaskedVolume(volume, mask) if mask is not None else volume
+    amplitude = None
+    if scaler is not None and scaler.trace_stage:
+        masked = source
+        stage = TraceAmplitude(
+            scaler,
+            dt,
+            lambda gather: gather_sample(masked, gather),
+            by_first_axis=len(volume.shape) > spatial_dims,
+        )
+        source = amplitude = AmplifiedVolume(masked, stage)
     view = AxisView(source, order)
     patch = resolve_patch_size(patch_size, spatial_dims)
     grid = TileGrid(
@@ -54,7 +78,7 @@ def make_layout(
         window_kind=window,
     )
     grid.window  # noqa: B018 - validates the window kind before any work starts
-    return Layout(view, grid, spatial_dims)
+    return Layout(view, grid, spatial_dims, amplitude)
 
 
 def tiled_predict(
@@ -73,6 +97,8 @@ def tiled_predict(
     spatial_dims: int | None = None,
     on_batch: Callable[[int], None] | None = None,
     host_blending: bool | None = None,
+    dt: float | None = None,
+    scaler: AmplitudeScaler | None = None,
 ) -> np.ndarray | torch.Tensor:
     """Predict a whole in-memory array with overlapping, window-blended patches.
 
@@ -100,6 +126,9 @@ def tiled_predict(
         on_batch: progress callback, called with the patch count of each batch.
         host_blending: blend in NumPy (default on the CPU) or with torch on ``device``
             (default on accelerators: one gather and one scatter-add per batch).
+        dt: sample interval (s) of ``array``, for a contract with a ``t^p`` gain.
+        scaler: the amplitude contract whose trace stage applies (default: the model's
+            own, ``model.scaler``, as :func:`promethium.api.load_model` gives it).
 
     Returns:
         float32 values with the shape of ``array``: a NumPy array, or a tensor on
@@ -110,7 +139,10 @@ def tiled_predict(
     else:
         array = np.asarray(array, dtype=np.float32)
     dims = int(spatial_dims or model.spatial_dims)
-    layout = make_layout(array, dims, patch_size, overlap, window, mask, slice_axis)
+    scaler = scaler if scaler is not None else getattr(model, "scaler", None)
+    layout = make_layout(
+        array, dims, patch_size, overlap, window, mask, slice_axis, scaler=scaler, dt=dt
+    )
     shape = layout.view.shape
     device = resolve_device(device)
     out: np.ndarray | torch.Tensor  # engine axis order
@@ -139,7 +171,7 @@ def tiled_predict(
         # regions blended on the GPU a tensor output lives on stay there
         host_output=not (isinstance(out, torch.Tensor) and same_device(out.device, device)),
     )
-    result = layout.view.to_source(out)
+    result = layout.undo(layout.view.to_source(out), tuple(slice(None) for _ in array.shape))
     if isinstance(result, torch.Tensor):
         return result.contiguous()
     return np.ascontiguousarray(result)

@@ -276,7 +276,7 @@ def stream_predict(
 
     def write_chunk(region: Region, values: np.ndarray) -> None:
         key = layout.view.source_key((*region.lead, *region.box))
-        out = layout.view.to_source(values)
+        out = layout.undo(layout.view.to_source(values), key)
         data[key] = observed.keep(key, out) if observed is not None else out
         done_array[region.key] = 1  # after the data: a killed write leaves the chunk undone
 

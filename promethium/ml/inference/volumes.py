@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from promethium.errors import ConfigError, DataError
+from promethium.models.amplitude import TraceAmplitude
 
 AXIS_ALIASES = {"inline": 0, "crossline": 1, "time": -1}
 
@@ -41,6 +42,38 @@ class MaskedVolume:
         if isinstance(block, torch.Tensor):
             return block.float() * torch.from_numpy(live).to(block.device)
         return np.asarray(block, dtype=np.float32) * live
+
+
+class AmplifiedVolume:
+    """The amplitude contract's trace stage on read: ``x * t^p / s_gather``.
+
+    Args:
+        volume: array of shape ``(..., time)`` (source axis order).
+        stage: the trace stage (``promethium.models.amplitude.TraceAmplitude``).
+    """
+
+    def __init__(self, volume: Any, stage: TraceAmplitude) -> None:
+        self.volume, self.stage = volume, stage
+        self.shape = tuple(volume.shape)
+
+    def factors(self, key: tuple[slice, ...]) -> np.ndarray:
+        """The multipliers of ``volume[key]`` (broadcastable to the block)."""
+        return self.stage.block_factors(key, self.shape)
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray | torch.Tensor:
+        block = self.volume[key]
+        if isinstance(block, torch.Tensor):
+            return block.float() * torch.from_numpy(self.factors(key)).to(block.device)
+        return np.asarray(block, dtype=np.float32) * self.factors(key)
+
+    def undo(
+        self, values: np.ndarray | torch.Tensor, key: tuple[slice, ...]
+    ) -> np.ndarray | torch.Tensor:
+        """Network output for ``volume[key]`` back in the input's units."""
+        f = self.factors(key)
+        if isinstance(values, torch.Tensor):
+            return values / torch.from_numpy(f).to(values.device)
+        return (values / f).astype(np.float32)
 
 
 class ObservedTraces:
