@@ -370,3 +370,65 @@ def test_multi_objective_nsga2_with_custom_search_space(tmp_path):
         assert ("model.attention" in t.params) == (int(t.params["model.depth"]) == 2)
     results = OmegaConf.load(sweep_dir / "optimization_results.yaml")
     assert len(results.pareto_front) >= 1 and "best_value" not in results
+
+
+def test_sweep_is_one_mlflow_parent_run_with_a_child_run_per_trial(tmp_path):
+    """Parallel trials, a SIGKILL and a resume: one parent run, a child per trial, no lock."""
+    from mlflow.tracking import MlflowClient
+
+    from hydra_plugins.promethium_optuna.tracking import SWEEP_TAG
+
+    sweep_dir, db = tmp_path / "sweep", tmp_path / "mlflow.db"
+    cmd = [
+        *(c for c in sweep_cmd(sweep_dir) if c not in ("logger=none", "hydra.sweeper.n_trials=6")),
+        "logger=mlflow",
+        f"logger.mlflow.tracking_uri=sqlite:///{db}",
+        f"logger.mlflow.artifact_location={tmp_path / 'artifacts'}",
+        "logger.mlflow.log_model=false",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=4",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, cwd=ROOT
+    )
+    deadline = time.time() + 300
+    while not (sweep_dir / "2" / ".hydra").exists():  # the second batch has started
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read()[-3000:]
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its joblib workers
+    proc.wait()
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "database is locked" not in run.stderr
+
+    study = load(sweep_dir)
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    experiment = client.get_experiment_by_name("promethium")
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if SWEEP_TAG in r.data.tags]
+    assert len(parents) == 1, [r.data.tags for r in runs]
+    parent = parents[0]
+    assert parent.info.run_name == "promethium" and parent.info.status == "FINISHED"
+    children = {
+        int(r.data.tags["optuna.trial"]): r
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id
+    }
+    assert len(children) == len(runs) - 1  # no run outside the sweep's tree
+    assert sorted(children) == [t.number for t in study.trials]  # the killed ones included
+    for trial in study.trials:
+        child = children[trial.number]
+        expected = "DUPLICATE" if DUPLICATE_OF in trial.user_attrs else trial.state.name
+        assert child.data.tags["optuna.state"] == expected, (trial.number, child.data.tags)
+        assert child.data.tags["optuna.param.task.optimizer.lr"] == str(
+            trial.params["task.optimizer.lr"]
+        )
+        assert child.info.status != "RUNNING"
+    counted = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(counted) == 4 and any(t.state.name == "FAIL" for t in study.trials)
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert "optimization_results.yaml" in artifacts
+    if any(t.state.name == "COMPLETE" for t in study.trials):
+        assert client.get_run(parent.info.run_id).data.metrics["best_value"] == study.best_value

@@ -19,6 +19,7 @@ from hydra_plugins.promethium_optuna import search_space
 from hydra_plugins.promethium_optuna.adapters import study_storage, trial_id
 from hydra_plugins.promethium_optuna.outcomes import outcome
 from hydra_plugins.promethium_optuna.results import write_results
+from hydra_plugins.promethium_optuna.tracking import SweepTracking
 from promethium.errors import ConfigError
 from promethium.ml.pruning import make_pruner, open_storage
 
@@ -91,6 +92,7 @@ class SweepRun:
         if not isinstance(n_jobs, int) or n_jobs < 1:
             raise ConfigError(f"hydra.sweeper.n_jobs: got {n_jobs!r}; allowed: an int >= 1")
         self.job_idx = 0
+        self.tracking: SweepTracking | None = None
 
     # --- study -----------------------------------------------------------------------
 
@@ -167,6 +169,9 @@ class SweepRun:
 
     def run(self) -> Any:
         study = self.open_study()
+        self.tracking = SweepTracking.from_config(self.config, study.study_name, self.storage_url)
+        if self.tracking is not None:
+            self.tracking.start()  # before any job: the jobs' runs are its children
         self.fail_stale(study)
         counted, running = self.tally(study)
         if counted:
@@ -196,14 +201,26 @@ class SweepRun:
                     failures += self.tell(study, trial, result)
             for trial, original in twins:
                 self.copy_outcome(study, trial, study_storage(study).get_trial(trial_id(original)))
+            self.track(study)
             finished = sum(1 for t in study.get_trials(deepcopy=False) if t.state.is_finished())
             if failures and failures / max(finished, 1) > self.s["max_failure_rate"]:
-                write_results(study, self.sweep_dir, self.directions, False)
+                results = write_results(study, self.sweep_dir, self.directions, False)
+                if self.tracking is not None:
+                    self.tracking.finish(self.sweep_dir, results, status="FAILED")
                 raise RuntimeError(
                     f"Optuna sweep: {failures} of {finished} trials failed, more than "
                     f"hydra.sweeper.max_failure_rate={self.s['max_failure_rate']}"
                 )
-        return write_results(study, self.sweep_dir, self.directions, self.s.get("plots", True))
+        results = write_results(study, self.sweep_dir, self.directions, self.s.get("plots", True))
+        if self.tracking is not None:
+            self.track(study)
+            self.tracking.finish(self.sweep_dir, results)
+        return results
+
+    def track(self, study: optuna.Study) -> None:
+        """Give finished trials their MLflow child runs (with ``logger.mlflow``)."""
+        if self.tracking is not None:
+            self.tracking.record_finished(study, DUPLICATE_OF, SURPLUS)
 
     def drop_surplus(
         self, study: optuna.Study, batch: list[tuple[optuna.Trial, list[str]]]
@@ -296,6 +313,8 @@ class SweepRun:
             f"++optuna_trial.trial_id={trial_id(trial)}",
             f"++optuna_trial.pruner={_as_override_dict(self.s.get('pruner') or {'name': 'none'})}",
         ]
+        if self.tracking is not None:
+            overrides += self.tracking.job_overrides()
         return trial, overrides
 
     def tell(self, study: optuna.Study, trial: optuna.Trial, result: Any) -> int:

@@ -149,6 +149,11 @@ def tag_mlflow_runs(
             client.set_tag(
                 run_id, key, json.dumps(info[key]) if key == "overrides" else str(info[key])
             )
+        parent = OmegaConf.select(cfg, "optuna_trial.mlflow_parent_run_id")
+        if parent:  # a sweep trial: a child of the sweep's run (hydra_plugins tracking)
+            client.set_tag(run_id, "mlflow.parentRunId", str(parent))
+            client.set_tag(run_id, "optuna.trial", str(cfg.optuna_trial.number))
+            client.set_tag(run_id, "optuna.study", str(cfg.optuna_trial.study_name))
         config_file = output_dir / "config.yaml"
         config_file.write_text(OmegaConf.to_yaml(cfg, resolve=True))
         client.log_artifact(run_id, str(config_file))
