@@ -208,7 +208,7 @@ class SeismicDataset(Dataset):
                 # default thread pool per read costs more than it gains there
                 # (scripts/bench_data.py; docs/benchmarks.md).
                 zarr.config.set({"threading.max_workers": 1})
-            self._group = zarr.open_group(self.path, mode="r")
+            self._group = open_store(self.path)[0]  # a Promethium store or an MDIO dataset
         return self._group
 
     @property
@@ -240,7 +240,7 @@ class SeismicDataset(Dataset):
                 for lo, hi, p in zip(region.lo, region.hi, self.patch_size, strict=True)
             )
         live = self.read_live(region, start)
-        clean = self.read_patch(region, start) * live  # dead traces are no data
+        clean = self.read_patch(region, start, live)  # dead traces are no data
         if self.amplitude is not None:
             clean = self.amplitude(clean, region.lead[0] if region.lead else None, start[-1])
         if self.mode == "random" and self.augment is not None:
@@ -297,8 +297,14 @@ class SeismicDataset(Dataset):
             )
         return values
 
-    def read_patch(self, region: Region, start: Sequence[int]) -> np.ndarray:
-        """Read one patch (zero-padded at the end where the region is smaller than it)."""
+    def read_patch(
+        self, region: Region, start: Sequence[int], live: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Read one patch (zero-padded at the end where the region is smaller than it).
+
+        With ``live`` (from :meth:`read_live`), dead and absent traces are zero whatever
+        the store holds there (MDIO fills absent traces with NaN).
+        """
         stop = [min(s + p, hi) for s, p, hi in zip(start, self.patch_size, region.hi, strict=True)]
         patch = np.asarray(
             self.read_box((*region.lead, *(slice(a, b) for a, b in zip(start, stop, strict=True)))),
@@ -308,6 +314,8 @@ class SeismicDataset(Dataset):
             patch = np.pad(
                 patch, [(0, p - n) for p, n in zip(self.patch_size, patch.shape, strict=True)]
             )
+        if live is not None:
+            patch = np.where(live > 0, patch, np.float32(0))
         if not np.isfinite(patch).all():
             raise DataError(self._bad_values_message(patch, region, start))
         return patch

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from promethium.data.mdio import MdioGroup, is_mdio
 from promethium.errors import DataError
 from promethium.files import refuse_existing, replace_atomically
 
@@ -110,6 +111,9 @@ def open_store(path: str | os.PathLike) -> tuple[zarr.Group, zarr.Array]:
         group = zarr.open_group(str(path), mode="r")
     except Exception as err:  # zarr raises several types for "not a group"
         raise DataError(f"{path}: not a readable Zarr v3 group ({err})") from err
+    if is_mdio(group):  # an MDIO v1 dataset, read in place (promethium.data.mdio)
+        view = MdioGroup(group, path)
+        return view, view.array  # the zarr group API Promethium uses
     return group, validate_store(group, path)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from promethium.data.mdio import write_like
 from promethium.data.segy import SegyFile
 from promethium.data.segy_export import zarr_to_segy
 from promethium.data.store import DATA_ARRAY, TRACE_MASK, is_url, open_store, store_attrs
@@ -21,7 +22,7 @@ from promethium.files import refuse_existing, replace_atomically
 from promethium.ml.inference.streaming import INFER_OVERWRITE, publish
 
 SEGY_SUFFIXES = (".sgy", ".segy")
-OUTPUT_SUFFIXES = (".zarr", *SEGY_SUFFIXES, ".npy")
+OUTPUT_SUFFIXES = (".zarr", *SEGY_SUFFIXES, ".npy", ".mdio")
 ATTR_KEYS = ("dt", "dx", "axis_names", "units")
 
 
@@ -102,10 +103,10 @@ def _listing(path: Path | str) -> list[tuple[str, int, Any]]:
 
 
 def kind_of(path: str | os.PathLike) -> str:
-    """``npy``, ``segy`` or ``zarr`` by the file name."""
-    suffix = Path(str(path)).suffix.lower()
-    if suffix == ".npy":
-        return "npy"
+    """``npy``, ``segy``, ``mdio`` or ``zarr`` by the file name (MDIO is Zarr too)."""
+    suffix = Path(str(path).rstrip("/")).suffix.lower()
+    if suffix in (".npy", ".mdio"):
+        return suffix[1:]
     return "segy" if suffix in SEGY_SUFFIXES else "zarr"
 
 
@@ -120,7 +121,7 @@ def open_input(
         DataError: naming the file if it is missing, unreadable or not float data.
     """
     if is_url(path):  # a Zarr store behind fsspec: read through zarr's store abstraction
-        if kind_of(path) != "zarr":
+        if kind_of(path) not in ("zarr", "mdio"):
             raise DataError(f"{path}: URL inputs must be Zarr stores (input=...)")
         return _store_input(str(path), str(path))
     path = Path(path)
@@ -189,7 +190,10 @@ def export(
         publish(work, target, overwrite)
         return
     refuse_existing(target, overwrite, INFER_OVERWRITE)
-    if kind == "segy":
+    if kind == "mdio":
+        _, data = open_store(work)
+        write_like(source.path, data, target, tuple(data.chunks))
+    elif kind == "segy":
         header_store = source.store if kind_of(source.path) == "segy" else None
         zarr_to_segy(
             work,
@@ -280,6 +284,11 @@ def check_output(target: Path | str, overwrite: bool, source: InferenceInput) ->
         return
     if str(Path(target).resolve()) == source.location:
         raise DataError(f"{target}: output is the input; choose another output path")
+    if kind_of(target) == "mdio" and kind_of(source.path) != "mdio":
+        raise DataError(
+            f"{target}: an MDIO output copies an MDIO input's dimensions, coordinates and "
+            f"headers; {source.path} is not MDIO (write .zarr, .sgy or .npy instead)"
+        )
     if kind_of(target) == "segy" and source.volume.ndim != 3:
         raise DataError(
             f"{target}: SEG-Y output needs a 3D (gather, trace, time) input; got "

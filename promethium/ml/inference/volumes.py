@@ -39,9 +39,11 @@ class MaskedVolume:
     def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray | torch.Tensor:
         block = self.volume[key]
         live = self.trace_mask[key[:-1]][..., None]
+        # where, not a product: a dead trace may hold NaN (MDIO's fill value)
         if isinstance(block, torch.Tensor):
-            return block.float() * torch.from_numpy(live).to(block.device)
-        return np.asarray(block, dtype=np.float32) * live
+            dead = torch.from_numpy(live == 0).to(block.device)
+            return block.float().masked_fill(dead, 0.0)
+        return np.where(live > 0, np.asarray(block, dtype=np.float32), np.float32(0))
 
 
 class AmplifiedVolume:
