@@ -26,6 +26,7 @@ from promethium.config import build_model, register_resolvers
 from promethium.errors import ConfigError
 from promethium.ml.checkpoints import load_trained_network
 from promethium.models import PromethiumModel
+from promethium.tasks.arrays import predict_array
 from promethium.tasks.common import execute
 
 PROJECT_ROOT = Path(os.environ.get("PROMETHIUM_ROOT", Path(__file__).resolve().parents[1]))
@@ -70,9 +71,28 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return _run(cfg, "train")
 
 
-def infer(cfg: DictConfig) -> dict[str, Any]:
-    """Run the ``infer`` task (``task=infer ckpt_path=... input=... output=...``)."""
-    return _run(cfg, "infer")
+def infer(
+    source: DictConfig | Any,
+    ckpt_path: str | os.PathLike | None = None,
+    **settings: Any,
+) -> Any:
+    """Tiled inference: the ``infer`` task on a config, or a checkpoint on in-memory data.
+
+    ``api.infer(cfg)`` runs ``task=infer`` (files in, files out) and returns its summary.
+    ``api.infer(data, ckpt_path, ...)`` predicts a NumPy array, torch tensor or
+    ``xarray.DataArray`` (e.g. ``mdio.open_mdio(path)["amplitude"]``) and returns the
+    same kind, with the DataArray's dimensions, coordinates and attributes; settings as
+    :func:`promethium.tasks.arrays.predict_array` (``patch``, ``overlap``, ``batch_size``,
+    ``window``, ``device``, ``keep_observed``, ``dt``).
+    """
+    if isinstance(source, DictConfig):
+        if ckpt_path is not None or settings:
+            raise ConfigError("ckpt_path: api.infer(cfg) takes the checkpoint from cfg.ckpt_path")
+        return _run(source, "infer")
+    if ckpt_path is None:
+        raise ConfigError("ckpt_path: api.infer(data, ckpt_path) needs the checkpoint to run")
+    model, train_config = load_trained_network(ckpt_path)
+    return predict_array(model, train_config, source, **settings)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:

@@ -9,10 +9,14 @@ size, workers, missing-trace corruption), each method in its
 own process so that its peak RSS (main process + workers) is its own.
 
 Chunks hold whole traces ``(1, chunk_traces, samples)``, so a patch touches at most two
-chunks. ``SeismicDataset`` reads local stores through
-:mod:`promethium.data.chunk_reader` (chunk files read and decoded in the worker's own
-thread); zarr's own ``array[box]``, which runs each read through its asyncio loop, is
-measured beside it as ``zarr_raw via zarr API``.
+chunks. With the ``[mdio]`` extra the same data is also written as MDIO v1 datasets
+(``mdio.to_mdio``, template ``StreamerShotGathers2D``, MDIO's blosc-zstd compression):
+``mdio`` with the Zarr stores' chunks, ``mdio default chunks`` with the template's own
+(16 shots x 32 channels x 2048 samples), read by the same ``SeismicDataset``.
+``SeismicDataset`` reads local stores through :mod:`promethium.data.chunk_reader`
+(chunk files read and decoded in the worker's own thread); zarr's own ``array[box]``,
+which runs each read through its asyncio loop, is measured beside it as
+``zarr_raw via zarr API``.
 """
 
 from __future__ import annotations
@@ -109,9 +113,38 @@ class PeakRSS:
         return self.peak
 
 
+def write_mdio(path: Path, data: np.ndarray, chunks: tuple[int, ...] | None) -> bool:
+    """``data`` as an MDIO v1 dataset (False without the ``[mdio]`` extra)."""
+    try:
+        import mdio
+        from mdio.builder.template_registry import get_template
+        from mdio.builder.xarray_builder import to_xarray_dataset
+    except ImportError:
+        return False
+    template = get_template("StreamerShotGathers2D")
+    ds = to_xarray_dataset(template.build_dataset("bench", sizes=data.shape))
+    ds = ds.assign_coords(
+        shot_point=np.arange(data.shape[0], dtype=np.int32),
+        channel=np.arange(data.shape[1], dtype=np.int32),
+        time=np.arange(data.shape[2], dtype=np.int32) * 4,
+    )
+    for name in ("source_coord_x", "source_coord_y", "group_coord_x", "group_coord_y"):
+        ds[name] = ds[name].copy(data=np.zeros(ds[name].shape))
+    encoding = dict(ds["amplitude"].encoding)
+    ds["amplitude"] = ds["amplitude"].copy(data=data)
+    ds["amplitude"].encoding = {**encoding, **({"chunks": chunks} if chunks else {})}
+    ds["trace_mask"] = ds["trace_mask"].copy(data=np.ones(data.shape[:2], dtype=bool))
+    mdio.to_mdio(ds, str(path), mode="w")
+    return True
+
+
 def make_data(folder: Path, shape: tuple[int, int, int], chunk: tuple[int, int]) -> None:
     store, plain, raw = folder / "bench.zarr", folder / "bench_raw.zarr", folder / "bench.npy"
     if store.exists() and plain.exists() and raw.exists():
+        if not (folder / "bench.mdio").exists():
+            data = np.load(raw)
+            write_mdio(folder / "bench.mdio", data, (1, *chunk))
+            write_mdio(folder / "bench_default.mdio", data, None)
         return
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -125,10 +158,20 @@ def make_data(folder: Path, shape: tuple[int, int, int], chunk: tuple[int, int])
     write_store(store, data, attrs, chunks=(1, *chunk), overwrite=True)
     write_store(plain, data, attrs, chunks=(1, *chunk), overwrite=True, compress=False)
     np.save(raw, data)
+    write_mdio(folder / "bench.mdio", data, (1, *chunk))
+    write_mdio(folder / "bench_default.mdio", data, None)
 
 
 def measure(method: str, folder: Path, workers: int, patch: tuple[int, int], batches: int) -> dict:
-    if method.startswith("zarr"):
+    if method.startswith("mdio"):
+        dataset = SeismicDataset(
+            folder / ("bench.mdio" if method == "mdio" else "bench_default.mdio"),
+            patch,
+            mode="random",
+            num_samples=1 << 30,
+            corruption=MissingTraces(0.5),
+        )
+    elif method.startswith("zarr"):
         dataset = (ZarrAPIPatches if method == "zarr_api" else SeismicDataset)(
             folder / ("bench.zarr" if method == "zarr" else "bench_raw.zarr"),
             patch,
@@ -183,19 +226,14 @@ def main() -> None:
     make_data(args.folder, shape, chunk)
     size_mb = np.prod(shape) * 4 / 2**20
     rows = []
-    for method, workers in [
-        ("numpy in memory", 0),
-        ("memmap", 0),
-        ("zarr", 0),
-        ("zarr_raw", 0),
-        ("zarr_raw via zarr API", 0),
-        ("numpy in memory", 2),
-        ("memmap", 2),
-        ("zarr", 2),
-        ("zarr_raw", 2),
-        ("zarr_raw via zarr API", 2),
-    ]:
-        key = {"numpy in memory": "memory", "zarr_raw via zarr API": "zarr_api"}.get(method, method)
+    mdio = ["mdio", "mdio default chunks"] if (args.folder / "bench.mdio").exists() else []
+    methods = ["numpy in memory", "memmap", "zarr", "zarr_raw", "zarr_raw via zarr API", *mdio]
+    for method, workers in [(m, w) for w in (0, 2) for m in methods]:
+        key = {
+            "numpy in memory": "memory",
+            "zarr_raw via zarr API": "zarr_api",
+            "mdio default chunks": "mdio_default",
+        }.get(method, method)
         cmd = [
             sys.executable,
             __file__,
@@ -216,6 +254,9 @@ def main() -> None:
     for row in rows:
         ref = next(r for r in rows if r["source"] == "memmap" and r["workers"] == row["workers"])
         row["vs_memmap"] = row["patches_per_s"] / ref["patches_per_s"]
+        for name in ("zarr", "zarr_raw"):  # the same data in Promethium's own stores
+            same = next(r for r in rows if r["source"] == name and r["workers"] == row["workers"])
+            row[f"vs_{name}"] = row["patches_per_s"] / same["patches_per_s"]
     report(
         f"Random {patch} patches, batch 16, from a {size_mb:.0f} MB store {shape}",
         rows,

@@ -4,6 +4,11 @@
     python scripts/segy_to_zarr.py cube.sgy cube.zarr --sort INLINE_3D CROSSLINE_3D
     python scripts/segy_to_zarr.py shots.zarr shots_out.sgy            # export
     python scripts/segy_to_zarr.py pred.zarr pred.sgy --headers shots.zarr
+    python scripts/segy_to_zarr.py cube.sgy cube.mdio --mdio-template PostStack3DTime
+
+A ``.mdio`` target is an MDIO v1 dataset written by ``mdio`` itself (the ``[mdio]``
+extra); Promethium reads MDIO datasets in place (``data=mdio``, ``input=X.mdio``), so
+they need no conversion the other way.
 
 The direction follows the input: a file (SEG-Y) is imported, a folder (Zarr) exported.
 Errors name the file and exit with status 2; no partial output is left behind.
@@ -15,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from promethium.data.mdio import segy_to_mdio
 from promethium.data.segy import segy_to_zarr
 from promethium.data.segy_export import zarr_to_segy
 from promethium.errors import PromethiumError
@@ -56,9 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="zstd-compress the traces (import; ~2x slower reads)",
     )
+    parser.add_argument(
+        "--mdio-template",
+        default="PostStack3DTime",
+        help="import into a .mdio target: the MDIO template (e.g. PostStack2DTime)",
+    )
     args = parser.parse_args(argv)
     try:
-        if args.source.is_dir():
+        if args.target.suffix.lower() == ".mdio":
+            segy_to_mdio(args.source, args.target, args.mdio_template, args.overwrite)
+        elif args.source.is_dir():
             zarr_to_segy(
                 args.source,
                 args.target,

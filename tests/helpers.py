@@ -47,6 +47,7 @@ TINY_DATA = {
     ],
     "zarr": ["data.patch_size=[16,32]"],
     "segy": ["data.patch_size=[4,16]"],
+    "mdio": ["data.patch_size=[16,64]"],
 }
 
 

@@ -49,6 +49,15 @@ def test_data_options(tmp_path, name):
     if name == "segy":
         write_prestack(tmp_path / "shots.sgy")
         extra = [f"data.path={tmp_path / 'shots.sgy'}"]
+    if name == "mdio":
+        import subprocess
+        import sys
+
+        pytest.importorskip("mdio", reason='the MDIO extra is not installed: pip install ".[mdio]"')
+        script, segy = ROOT / "scripts" / "segy_to_zarr.py", ROOT / "tests/data/f3_cropped.sgy"
+        cmd = [sys.executable, str(script), str(segy), str(tmp_path / "f3.mdio")]
+        assert subprocess.run(cmd, capture_output=True, timeout=300).returncode == 0
+        extra = [f"data.path={tmp_path / 'f3.mdio'}"]
     cfg = compose_config(tmp_path, extra, data=name)
     dm = build_datamodule(cfg)
     dm.prepare_data()

@@ -154,3 +154,46 @@ def write_like(
         replace_atomically(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def segy_to_mdio(
+    segy_path: str | os.PathLike,
+    mdio_path: str | os.PathLike,
+    template: str = "PostStack3DTime",
+    overwrite: bool = False,
+) -> Path:
+    """Import a SEG-Y file into an MDIO v1 dataset with ``mdio`` (SEG-Y rev 1 headers).
+
+    Args:
+        segy_path: the SEG-Y file.
+        mdio_path: the dataset to write.
+        template: an MDIO template name (``PostStack3DTime``, ``PostStack2DTime``,
+            ``CdpOffsetGathers3DTime``, ...; ``mdio.builder.template_registry.list_templates()``).
+        overwrite: replace an existing dataset.
+
+    Raises:
+        DataError: missing input, existing output, unknown template, or a file ``mdio``
+            cannot index with the template.
+    """
+    mdio = import_mdio()
+    from mdio.builder.template_registry import get_template, list_templates
+    from segy.standards import get_segy_standard
+
+    source, target = Path(segy_path), Path(mdio_path)
+    if not source.is_file():
+        raise DataError(f"{source}: no such SEG-Y file")
+    if target.exists() and not overwrite:
+        raise DataError(f"{target}: exists; pass --overwrite to replace it")
+    if template not in list_templates():
+        raise DataError(
+            f"{template}: unknown MDIO template; allowed: {', '.join(list_templates())}"
+        )
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        mdio.segy_to_mdio(get_segy_standard(1.0), get_template(template), source, tmp)
+        replace_atomically(tmp, target)
+    except (ValueError, KeyError) as err:
+        raise DataError(f"{source}: mdio cannot import it as {template} ({err})") from err
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target

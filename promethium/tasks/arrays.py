@@ -1,0 +1,101 @@
+"""``api.infer`` on in-memory data: NumPy, torch and xarray in, the same kind out.
+
+The task's settings apply as on the command line: the checkpoint's patch size and
+amplitude contract, recorded traces passed through for interpolation models, dead
+traces (all zero, or NaN as MDIO fills absent traces) never used as input. An
+``xarray.DataArray`` (e.g. ``mdio.open_mdio(path)["amplitude"]``) keeps its dimensions,
+coordinates and attributes; its time (or depth) dimension may sit anywhere, and its
+sample interval for a gained contract comes from that coordinate (MDIO's time is in
+ms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from promethium.ml.inference import tiled_predict
+from promethium.tasks.common import is_interpolation_model, patch_size
+
+#: dimension names taken as the time axis of a DataArray, and their unit in s (m)
+TIME_DIMS = {"time": 1e-3, "twt": 1e-3, "sample": 1e-3, "depth": 1.0}
+
+
+def _is_dataarray(data: Any) -> bool:
+    return type(data).__module__.startswith("xarray") and hasattr(data, "dims")
+
+
+def _from_dataarray(data: Any) -> tuple[np.ndarray, float | None, Callable[[np.ndarray], Any]]:
+    """Values with time last, the sample interval (s) if known, and how to wrap a result."""
+    dims = list(data.dims)
+    time = next((d for d in reversed(dims) if str(d) in TIME_DIMS), dims[-1])
+    ordered = data.transpose(*[d for d in dims if d != time], time)
+    dt = None
+    if time in data.coords and data.sizes[time] > 1:
+        step = float(np.median(np.diff(np.asarray(data.coords[time].values, dtype=np.float64))))
+        units = str(data.coords[time].attrs.get("units", "")).lower()
+        scale = 1.0 if units in ("s", "second", "seconds") else TIME_DIMS.get(str(time), 1e-3)
+        dt = step * scale if step > 0 else None
+
+    def wrap(values: np.ndarray) -> Any:
+        return ordered.copy(data=values).transpose(*dims)
+
+    return np.asarray(ordered.values, dtype=np.float32), dt, wrap
+
+
+def predict_array(
+    model: nn.Module,
+    train_config: dict[str, Any],
+    data: Any,
+    *,
+    patch: int | list[int] | None = None,
+    overlap: float | list[int] = 0.25,
+    batch_size: int = 8,
+    window: str = "cosine",
+    device: str | torch.device | None = None,
+    keep_observed: bool | None = None,
+    dt: float | None = None,
+) -> Any:
+    """Tile ``model`` over ``data`` (``(..., time)``) and return the result as ``data`` came.
+
+    Args:
+        model: the network in its amplitude contract (``api.load_checkpoint``).
+        train_config: the training config saved with it.
+        data: NumPy array, torch tensor (any device) or ``xarray.DataArray``.
+        patch: tiling patch (default: the training patch).
+        overlap: fraction of the patch, or samples per axis.
+        batch_size: patches per forward pass.
+        window: ``cosine``, ``gaussian`` or ``constant``.
+        device: where the network runs (default: CUDA if available).
+        keep_observed: recorded traces pass through (default: for interpolation models).
+        dt: sample interval (s), for a contract with a time gain (a DataArray gives its own).
+    """
+    wrap: Callable[[Any], Any] = lambda values: values  # noqa: E731 - identity
+    if _is_dataarray(data):
+        data, coord_dt, wrap = _from_dataarray(data)
+        dt = dt if dt is not None else coord_dt
+    keep = is_interpolation_model(train_config) if keep_observed is None else keep_observed
+    tiles = patch_size(patch, train_config, "patch")
+    if isinstance(data, torch.Tensor):
+        values = data.detach().float()
+        live = (torch.isfinite(values).all(-1) & (values != 0).any(-1)).cpu().numpy()
+        values = torch.nan_to_num(values)
+        out = tiled_predict(
+            model, values, tiles, overlap, batch_size, window, device=device, mask=live, dt=dt
+        )
+        if keep:
+            out = torch.where(torch.from_numpy(live).to(values.device)[..., None], values, out)
+        return out
+    values = np.asarray(data, dtype=np.float32)
+    live = np.isfinite(values).all(-1) & (values != 0).any(-1)
+    values = np.where(np.isfinite(values), values, np.float32(0))
+    out = tiled_predict(
+        model, values, tiles, overlap, batch_size, window, device=device, mask=live, dt=dt
+    )
+    if keep:
+        out = np.where(live[..., None], values, out)
+    return wrap(out)
