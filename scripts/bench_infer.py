@@ -150,7 +150,7 @@ from promethium.ml.inference.streaming import stream_predict
 torch.set_num_threads({threads})
 net = torch.nn.Conv2d(1, 1, 3, padding=1).eval()  # cheap stand-in: memory is the subject
 net.spatial_dims = 2
-data = zarr.open_group({src!r}, mode="r")["data"]
+data = zarr.open_group({src!r}, mode="r")["amplitude"]
 layout = make_layout(data, 2, {patch}, {overlap})
 start = time.perf_counter()
 s = stream_predict(net, layout, Path({dst!r}), {{}}, {{}}, batch_size={batch}, num_workers=1)

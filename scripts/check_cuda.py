@@ -59,11 +59,11 @@ def main() -> None:
 
         store = zarr.open_group(f"{tmp}/in.zarr", mode="w")
         store.create_array("data", shape=x.shape, chunks=(1, 150, 517), dtype="float32")[...] = x
-        layout = make_layout(store["data"], 2, 128, 0.5)
+        layout = make_layout(store["amplitude"], 2, 128, 0.5)
         summary = stream_predict(
             net, layout, Path(tmp) / "out.zarr", {}, {}, batch_size=32, device=torch.device("cuda")
         )
-        streamed = zarr.open_group(summary["work_store"], mode="r")["data"][...]
+        streamed = zarr.open_group(summary["work_store"], mode="r")["amplitude"][...]
         in_memory = tiled_predict(net, x, 128, 0.5, 32, device="cuda")
         result["streaming_vs_in_memory_cuda_max_rel_err"] = float(
             np.abs(streamed - in_memory).max() / scale

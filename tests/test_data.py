@@ -140,7 +140,7 @@ def test_random_samples_are_determined_by_key_and_worker_independent(tmp_path):
 
 def test_dataset_reports_nan_location(tmp_path):
     path, _ = gather_store(tmp_path / "s.zarr")
-    zarr.open_group(str(path), mode="a")["data"][2, 3, 4] = np.nan
+    zarr.open_group(str(path), mode="a")["amplitude"][2, 3, 4] = np.nan
     ds = SeismicDataset(path, [20, 40], mode="grid")
     with pytest.raises(DataError, match="NaN"):
         ds[2]
@@ -283,3 +283,20 @@ def test_coherent_noise_takes_unset_sampling_from_the_store(tmp_path):
     assert (unset.dt, unset.dx) == (0.008, 25.0)  # from the store's attributes
     assert (fixed.dt, fixed.dx) == (0.002, 5.0)  # configured values win
     assert bool(dm.datasets["train"][0]["input"].isfinite().all())
+
+
+def test_stores_written_before_the_mdio_names_are_still_read(tmp_path):
+    """The traces array was ``data`` before the convention took MDIO's ``amplitude``."""
+    from promethium.data.store import DATA_ARRAY, open_store
+
+    x = np.random.default_rng(0).standard_normal((3, 8, 32)).astype(np.float32)
+    attrs = store_attrs(dt=0.004, dx=[None, 10.0], axis_names=["g", "t", "time"], provenance="t")
+    write_store(tmp_path / "new.zarr", x, attrs)
+    assert DATA_ARRAY == "amplitude" and "amplitude" in zarr.open_group(str(tmp_path / "new.zarr"))
+    old = zarr.open_group(str(tmp_path / "old.zarr"), mode="w")
+    old.attrs.update(attrs)
+    old.create_array("data", shape=x.shape, dtype="float32")[...] = x
+    _, array = open_store(tmp_path / "old.zarr")
+    np.testing.assert_array_equal(array[...], x)
+    patch = SeismicDataset(tmp_path / "old.zarr", (8, 32), mode="grid")[0]["target"]
+    np.testing.assert_array_equal(patch[0].numpy(), x[0])

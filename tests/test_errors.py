@@ -73,7 +73,7 @@ def test_training_on_nan_names_the_trace_and_sample(tmp_path):
     write_store(bad, values, attrs)
     import zarr
 
-    data = zarr.open_group(str(bad), mode="r+")["data"]
+    data = zarr.open_group(str(bad), mode="r+")["amplitude"]
     data[:, 5, 17] = np.nan  # every gather: whichever patch is read first meets it
     cfg = compose_config(tmp_path, [f"data.path={bad}", "data.patch_size=[24,48]"], data="zarr")
     with pytest.raises(DataError, match=r"NaN or inf value at gather \d+, trace 5, sample 17"):

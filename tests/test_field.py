@@ -58,7 +58,7 @@ def test_every_sample_format_and_byte_order_round_trips(tmp_path, fmt, endian):
     store = segy_to_zarr(src, tmp_path / "s.zarr", progress=False)  # byte order detected
     group = zarr.open_group(str(store), mode="r")
     assert group.attrs["segy"]["endian"] == endian and group.attrs["segy"]["format"] == fmt
-    np.testing.assert_array_equal(group["data"][...].reshape(6, 20), values.astype(np.float32))
+    np.testing.assert_array_equal(group["amplitude"][...].reshape(6, 20), values.astype(np.float32))
     out = zarr_to_segy(store, tmp_path / "out.sgy", progress=False)
     assert out.read_bytes() == src.read_bytes()  # same format: every byte as it was
 
@@ -79,10 +79,10 @@ def test_f3_crops_convert_with_their_absent_traces_marked(tmp_path):
     full = segy_to_zarr(DATA / "f3_cropped.sgy", tmp_path / "full.zarr", CUBE, progress=False)
     dead = segy_to_zarr(DATA / "f3_withdead.sgy", tmp_path / "dead.zarr", CUBE, progress=False)
     full_group, dead_group = zarr.open_group(str(full)), zarr.open_group(str(dead))
-    assert full_group["data"].shape == dead_group["data"].shape == (23, 18, 75)
+    assert full_group["amplitude"].shape == dead_group["amplitude"].shape == (23, 18, 75)
     assert full_group["trace_mask"][...].sum() == 414 and dead_group["trace_mask"][...].sum() == 239
     live = dead_group["trace_mask"][...]
-    assert not dead_group["data"][...][~live].any()  # absent traces are zero
+    assert not dead_group["amplitude"][...][~live].any()  # absent traces are zero
     assert dead_group.attrs["provenance"]["format"] == "IBM float32"
     assert full_group.attrs["provenance"]["format"] == "int16"
     for store, src in ((full, "f3_cropped.sgy"), (dead, "f3_withdead.sgy")):
@@ -153,8 +153,8 @@ def test_corrupted_record_bakes_a_recording_into_a_store(tmp_path):
     assert path == source.prepare(tmp_path)  # cached
     group = zarr.open_group(str(path))
     live = group["trace_mask"][...]
-    assert live.sum() == 15 and not group["data"][...][~live].any()
-    np.testing.assert_array_equal(group["data"][...][live], values[live])
+    assert live.sum() == 15 and not group["amplitude"][...][~live].any()
+    np.testing.assert_array_equal(group["amplitude"][...][live], values[live])
 
 
 #: the field_interp recipe on the F3 cube with holes, shrunk to seconds
@@ -188,7 +188,7 @@ def test_field_recipe_trains_and_records_its_amplitude_contract(field_checkpoint
 def test_inference_is_scale_equivariant_on_raw_integer_amplitudes(field_checkpoint, tmp_path):
     net, _ = load_checkpoint(field_checkpoint[0])
     store = segy_to_zarr(DATA / "f3_cropped.sgy", tmp_path / "f3.zarr", CUBE, progress=False)
-    x = zarr.open_group(str(store))["data"][...]  # int16 counts, std ~2000
+    x = zarr.open_group(str(store))["amplitude"][...]  # int16 counts, std ~2000
     reference = tiled_predict(net, x, (16, 64), 0.25)
     for k in (1e-3, 1.0, 1e3):
         scaled = tiled_predict(net, k * x, (16, 64), 0.25)

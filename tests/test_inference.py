@@ -200,13 +200,13 @@ def gathers_store(path: Path, shape=(6, 40, 72), chunks=(1, 40, 72)) -> np.ndarr
 def test_streaming_matches_in_memory_with_small_chunks(tmp_path, checkpoint):
     model = load_model(checkpoint)
     x = gathers_store(tmp_path / "in.zarr")
-    source = zarr.open_group(str(tmp_path / "in.zarr"), mode="r")["data"]
+    source = zarr.open_group(str(tmp_path / "in.zarr"), mode="r")["amplitude"]
     layout = make_layout(source, 2, (16, 32), 0.5)
     summary = stream_predict(
         model, layout, tmp_path / "out.zarr", {}, {"test": 1}, chunks=[2, 17, 30], batch_size=3
     )
     assert summary["recompute_ratio"] > 1  # chunks narrower than the patch grid
-    streamed = zarr.open_group(summary["work_store"], mode="r")["data"][...]
+    streamed = zarr.open_group(summary["work_store"], mode="r")["amplitude"][...]
     in_memory = tiled_predict(model, x, (16, 32), 0.5, batch_size=7)
     np.testing.assert_allclose(streamed, in_memory, rtol=0, atol=1e-5 * np.abs(in_memory).max())
 
@@ -247,7 +247,7 @@ def test_cli_infer_npy_zarr_and_segy(tmp_path, checkpoint):
         got = (
             np.load(tmp_path / out)
             if out.endswith(".npy")
-            else zarr.open_group(str(tmp_path / out), mode="r")["data"][...]
+            else zarr.open_group(str(tmp_path / out), mode="r")["amplitude"][...]
         )
         np.testing.assert_allclose(got, expected, atol=1e-5)
     assert json.loads((tmp_path / "out.zarr.run" / "metrics.json").read_text())["patches"] > 0
@@ -276,7 +276,7 @@ def test_cli_infer_npy_zarr_and_segy(tmp_path, checkpoint):
     store = zarr.open_group(str(segy_to_zarr(tmp_path / "in.sgy", tmp_path / "in.zarr")))
     grid, offsets = store["trace_index"][...], store["headers/offset"][...]
     live = (offsets != -50) | (grid < 0)
-    expected = tiled_predict(model, store["data"][...], (16, 32), 0.25, mask=live)
+    expected = tiled_predict(model, store["amplitude"][...], (16, 32), 0.25, mask=live)
     with segyio.open(tmp_path / "in.sgy", ignore_geometry=True) as f_in:
         with segyio.open(tmp_path / "out.sgy", ignore_geometry=True) as f_out:
             assert f_out.tracecount == f_in.tracecount
@@ -341,7 +341,7 @@ def test_killed_inference_resumes_to_the_same_result(tmp_path, checkpoint):
     assert group.attrs["inference"]["complete"] and not work.exists()
     assert not list(out.rglob("*.partial"))
     expected = tiled_predict(load_model(checkpoint), x, (16, 32), 0.75, batch_size=1)
-    np.testing.assert_allclose(group["data"][...], expected, atol=1e-5)
+    np.testing.assert_allclose(group["amplitude"][...], expected, atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -446,8 +446,8 @@ def test_two_shards_write_one_store_equal_to_one_process(tmp_path, checkpoint):
     assert two.attrs["inference"]["complete"]
     assert not work_path(tmp_path / "two.zarr").exists()
     assert not list(tmp_path.glob(".two.zarr*"))  # no work store, no publishing marker
-    expected = zarr.open_group(str(tmp_path / "one.zarr"), mode="r")["data"][...]
-    np.testing.assert_allclose(two["data"][...], expected, rtol=0, atol=1e-6)
+    expected = zarr.open_group(str(tmp_path / "one.zarr"), mode="r")["amplitude"][...]
+    np.testing.assert_allclose(two["amplitude"][...], expected, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
@@ -494,7 +494,7 @@ def test_infer_writes_an_object_store_output_through_a_local_staging_store(tmp_p
     group = zarr.open_group(url, mode="r")
     assert group.attrs["inference"]["complete"]
     expected = tiled_predict(load_model(checkpoint), x, (16, 32), 0.25)
-    np.testing.assert_allclose(group["data"][...], expected, atol=1e-5)
+    np.testing.assert_allclose(group["amplitude"][...], expected, atol=1e-5)
     assert not list((tmp_path / "cache" / "infer_staging").rglob("*.zarr*"))  # staging gone
     with pytest.raises(DataError, match="output exists"):
         infer(compose_config(tmp_path, overrides))

@@ -84,7 +84,7 @@ def test_cli_publishes_despite_a_stale_publishing_marker(tmp_path, checkpoint): 
     run = run_infer(tmp_path, checkpoint, "a", f"input={tmp_path / 'in.zarr'}", f"output={out}")
     assert run.returncode == 0, run.stderr[-2000:]
     expected = tiled_predict(load_model(checkpoint), x, (16, 32), 0.25)
-    np.testing.assert_allclose(zarr.open_group(str(out))["data"][...], expected, atol=1e-5)
+    np.testing.assert_allclose(zarr.open_group(str(out))["amplitude"][...], expected, atol=1e-5)
     assert not marker.exists() and not work.exists()
 
 
@@ -93,13 +93,13 @@ def test_input_rewritten_in_place_after_a_kill_is_predicted_afresh(tmp_path, che
     out = tmp_path / "out.zarr"
     args = [f"ckpt_path={checkpoint}", f"input={tmp_path / 'in.zarr'}", f"output={out}", *SLOW]
     start_and_kill_after([*args, f"hydra.run.dir={tmp_path / 'a'}"], out, 3, ENV)
-    fixed = np.asarray(zarr.open_group(str(tmp_path / "in.zarr"))["data"][...]) * 2 + 1
-    zarr.open_group(str(tmp_path / "in.zarr"), mode="r+")["data"][...] = fixed  # same shape
+    fixed = np.asarray(zarr.open_group(str(tmp_path / "in.zarr"))["amplitude"][...]) * 2 + 1
+    zarr.open_group(str(tmp_path / "in.zarr"), mode="r+")["amplitude"][...] = fixed  # same shape
     run = run_infer(tmp_path, checkpoint, "b", *args[1:])
     assert run.returncode == 0, run.stderr[-2000:]
     assert not json.loads((tmp_path / "b" / "metrics.json").read_text())["resumed"]
     expected = tiled_predict(load_model(checkpoint), fixed, (16, 32), 0.75, batch_size=1)
-    np.testing.assert_allclose(zarr.open_group(str(out))["data"][...], expected, atol=1e-5)
+    np.testing.assert_allclose(zarr.open_group(str(out))["amplitude"][...], expected, atol=1e-5)
 
 
 def test_second_run_on_the_same_output_is_refused_and_names_the_first(tmp_path, checkpoint):  # noqa: F811
@@ -143,7 +143,7 @@ def test_refused_input_leaves_nothing_behind(tmp_path, checkpoint, suffix):  # n
         np.save(tmp_path / "in.npy", x)
     else:
         gathers_store(tmp_path / "in.zarr", shape=(2, 20, 40), chunks=(1, 20, 40))
-        zarr.open_group(str(tmp_path / "in.zarr"), mode="r+")["data"][...] = x
+        zarr.open_group(str(tmp_path / "in.zarr"), mode="r+")["amplitude"][...] = x
     out = tmp_path / "out.zarr"
     run = run_infer(
         tmp_path, checkpoint, "a", f"input={tmp_path / f'in.{suffix}'}", f"output={out}"

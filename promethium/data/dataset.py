@@ -22,7 +22,7 @@ import zarr
 from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from promethium.data.chunk_reader import Box, box_reader
-from promethium.data.store import DATA_ARRAY, TRACE_MASK, open_store
+from promethium.data.store import TRACE_MASK, data_array, open_store
 from promethium.data.transforms import Augmentation, Corruption
 from promethium.errors import ConfigError, DataError
 from promethium.tiling import Region, axis_starts
@@ -215,7 +215,7 @@ class SeismicDataset(Dataset):
     def array(self) -> zarr.Array:
         """This process's lazy handle on the store's ``data`` array."""
         if self._array is None:
-            self._array = self.group[DATA_ARRAY]
+            self._array = data_array(self.group)
         return self._array
 
     @property

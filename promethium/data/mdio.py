@@ -30,7 +30,6 @@ from promethium.files import replace_atomically
 
 #: what an MDIO dataset's time (or depth) coordinate is counted in, to seconds (metres)
 TIME_UNITS = {"time": 1e-3, "depth": 1.0}
-MDIO_NAMES = {"data": None, "trace_mask": "trace_mask"}  # Promethium name -> MDIO name
 INSTALL_HINT = 'MDIO support needs the optional extra: pip install -e ".[mdio]"'
 
 
@@ -52,9 +51,10 @@ def import_mdio() -> Any:
 class MdioGroup:
     """An MDIO dataset seen as a Promethium store group (read-only).
 
-    ``group["data"]`` is the dataset's default variable (``amplitude``); ``trace_mask``
-    and everything else are the dataset's own arrays; :attr:`attrs` are the convention's
-    attributes derived from the dataset (see the module docstring).
+    ``group["amplitude"]`` is the dataset's default variable (``amplitude`` unless the
+    template names another); ``trace_mask`` and everything else are its own arrays;
+    :attr:`attrs` are the convention's attributes derived from the dataset (see the
+    module docstring).
     """
 
     def __init__(self, group: zarr.Group, path: str | os.PathLike) -> None:
@@ -66,7 +66,7 @@ class MdioGroup:
         self.attrs = self._attributes()
 
     def _name(self, name: str) -> str:
-        return self.variable if name == "data" else name
+        return self.variable if name == "amplitude" else name
 
     def __contains__(self, name: str) -> bool:
         return self._name(name) in self.group
@@ -77,7 +77,7 @@ class MdioGroup:
     def arrays(self) -> Iterator[tuple[str, Any]]:
         """The dataset's arrays under their Promethium names."""
         for name, array in self.group.arrays():
-            yield ("data" if name == self.variable else name), array
+            yield ("amplitude" if name == self.variable else name), array
 
     def array_keys(self) -> Iterator[str]:
         return (name for name, _ in self.arrays())

@@ -10,7 +10,14 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from promethium.data.store import DATA_ARRAY, TRACE_MASK, is_url, open_store, write_store
+from promethium.data.store import (
+    DATA_ARRAY,
+    LEGACY_DATA_ARRAY,
+    TRACE_MASK,
+    is_url,
+    open_store,
+    write_store,
+)
 from promethium.errors import ConfigError
 
 
@@ -99,7 +106,7 @@ class CorruptedRecord:
         }
         extra = {TRACE_MASK: live}
         for name, array in group.arrays():
-            if name not in (DATA_ARRAY, TRACE_MASK):
+            if name not in (DATA_ARRAY, LEGACY_DATA_ARRAY, TRACE_MASK):
                 extra[name] = np.asarray(array[...])
         write_store(target, values, attrs, extra_arrays=extra, compress=False)
         return target

@@ -31,12 +31,20 @@ from promethium.data.mdio import MdioGroup, is_mdio
 from promethium.errors import DataError
 from promethium.files import refuse_existing, replace_atomically
 
-DATA_ARRAY = "data"
+#: the traces, float32, time last: MDIO's name for the same variable
+DATA_ARRAY = "amplitude"
+#: its name before the convention took MDIO's (stores written before 0.2 are still read)
+LEGACY_DATA_ARRAY = "data"
 #: optional boolean array over the non-time axes: True where a trace was recorded (MDIO's
 #: name); absent and dead traces are False and never a training target
 TRACE_MASK = "trace_mask"
 REQUIRED_ATTRS = ("dt", "dx", "axis_names", "units", "provenance")
 FORMAT_VERSION = 1
+
+
+def data_array(group: Any) -> zarr.Array:
+    """The store's traces: ``amplitude`` (or ``data`` in stores written before 0.2)."""
+    return group[DATA_ARRAY if DATA_ARRAY in group else LEGACY_DATA_ARRAY]
 
 
 def validate_store(group: zarr.Group, path: str | os.PathLike = "<store>") -> zarr.Array:
@@ -52,11 +60,11 @@ def validate_store(group: zarr.Group, path: str | os.PathLike = "<store>") -> za
             raise DataError(
                 f"{path}: store attribute {key!r} is missing (required: {REQUIRED_ATTRS})"
             )
-    if DATA_ARRAY not in group:
+    if DATA_ARRAY not in group and LEGACY_DATA_ARRAY not in group:
         raise DataError(f"{path}: array {DATA_ARRAY!r} is missing from the store")
-    data = group[DATA_ARRAY]
+    data = data_array(group)
     if data.dtype != np.float32:
-        raise DataError(f"{path}: array 'data' has dtype {data.dtype}; allowed: float32")
+        raise DataError(f"{path}: array {DATA_ARRAY!r} has dtype {data.dtype}; allowed: float32")
     dt = attrs["dt"]
     if not isinstance(dt, int | float) or not np.isfinite(dt) or dt <= 0:
         raise DataError(f"{path}: attribute 'dt' must be a positive number of seconds, got {dt!r}")
@@ -64,13 +72,14 @@ def validate_store(group: zarr.Group, path: str | os.PathLike = "<store>") -> za
         mask = group[TRACE_MASK]
         if mask.dtype != np.bool_ or tuple(mask.shape) != tuple(data.shape[:-1]):
             raise DataError(
-                f"{path}: array {TRACE_MASK!r} must be boolean with the shape of 'data' minus "
-                f"time {tuple(data.shape[:-1])}; got {mask.dtype} {tuple(mask.shape)}"
+                f"{path}: array {TRACE_MASK!r} must be boolean with the shape of the "
+                f"amplitudes minus time {tuple(data.shape[:-1])}; got {mask.dtype} "
+                f"{tuple(mask.shape)}"
             )
     names = attrs["axis_names"]
     if not isinstance(names, list) or len(names) != data.ndim:
         raise DataError(
-            f"{path}: attribute 'axis_names' must list one name per axis of 'data' "
+            f"{path}: attribute 'axis_names' must list one name per axis of the amplitudes "
             f"({data.ndim}), got {names!r}"
         )
     if names[-1] != "time":

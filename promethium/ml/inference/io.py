@@ -16,7 +16,14 @@ import numpy as np
 from promethium.data.mdio import write_like
 from promethium.data.segy import SegyFile
 from promethium.data.segy_export import zarr_to_segy
-from promethium.data.store import DATA_ARRAY, TRACE_MASK, is_url, open_store, store_attrs
+from promethium.data.store import (
+    DATA_ARRAY,
+    TRACE_MASK,
+    data_array,
+    is_url,
+    open_store,
+    store_attrs,
+)
 from promethium.errors import ConfigError, DataError
 from promethium.files import refuse_existing, replace_atomically
 from promethium.ml.inference.streaming import INFER_OVERWRITE, publish
@@ -238,7 +245,7 @@ def upload(work: Path, url: str, overwrite: bool) -> None:
     import zarr
 
     source = zarr.open_group(str(work), mode="r")
-    data = source[DATA_ARRAY]
+    data = data_array(source)
     attrs = dict(source.attrs)
     info = attrs.get("inference", {})
     try:

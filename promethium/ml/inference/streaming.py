@@ -32,7 +32,7 @@ import torch
 import zarr
 from torch import nn
 
-from promethium.data.store import DATA_ARRAY
+from promethium.data.store import DATA_ARRAY, data_array
 from promethium.errors import ConfigError, DataError
 from promethium.files import refuse_existing, replace_atomically
 from promethium.ml.inference.engine import count_patches, plan, predict_regions
@@ -266,7 +266,7 @@ def stream_predict(
         fingerprint({**settings, "chunks": list(chunks), "shape": list(shape)}),
         shared=shard[1] > 1,
     )
-    data, done_array = group[DATA_ARRAY], group[DONE_ARRAY]
+    data, done_array = data_array(group), group[DONE_ARRAY]
     done = np.asarray(done_array[...]).astype(bool)
     regions = chunk_regions(layout, chunks, done, shard)
     planned = plan(layout.grid, regions)
