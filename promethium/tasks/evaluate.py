@@ -84,28 +84,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     out_dir.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out_dir / "evaluation.npz", clean=clean, masks=masks, **outputs)
     _write_csv(out_dir / "scores.csv", per_gather)
-    write_report(
-        out_dir,
-        clean,
-        outputs,
-        masks if missing else None,
-        summary,
-        best,
-        dt,
-        dx,
-        int(ecfg.panels),
-        domain,
-    )
+    shown = masks if missing else None
+    write_report(out_dir, clean, outputs, shown, summary, best, dt, dx, int(ecfg.panels), domain)
     log.info(
         "evaluate: %s", ", ".join(f"{k} {_db(v['snr_db']['mean'])}" for k, v in summary.items())
     )
-    means = {
+    return {**_means(summary), "methods": summary, "best": best, "domain": domain}
+
+
+def _means(summary: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """``<method>/<metric>``: the mean over gathers of every metric of every method."""
+    return {
         f"{name}/{metric}": v["mean"]
         for name, s in summary.items()
         for metric, v in s.items()
         if isinstance(v, dict)
     }
-    return {**means, "methods": summary, "best": best, "domain": domain}
 
 
 def in_contract_domain(
