@@ -28,12 +28,7 @@ from promethium.evaluation.metrics import METRICS, score, summarise
 from promethium.evaluation.references import References, corrupt, held_out_gathers, scorable
 from promethium.evaluation.report import write_report
 from promethium.ml.inference import tiled_predict
-from promethium.models.amplitude import (
-    AmplitudeScaler,
-    TraceAmplitude,
-    gather_sample,
-    sample_interval,
-)
+from promethium.models.amplitude import AmplitudeScaler, sample_interval
 from promethium.tasks.common import load_network, patch_size
 
 log = logging.getLogger("promethium.evaluate")
@@ -52,11 +47,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if not isinstance(n_gathers, int) or isinstance(n_gathers, bool) or n_gathers < 1:
         raise ConfigError(f"evaluate.n_gathers: got {n_gathers!r}; allowed: a positive integer")
     network, train_config = load_network(cfg, bool(ecfg.get("tta", False)))
-    refs, scaler, domain = in_contract_domain(scorable(held_out_gathers(cfg)), network)
+    contract = getattr(network, "scaler", None)
+    refs = gained(scorable(held_out_gathers(cfg)), contract)
     clean, attrs = refs.clean, refs.attrs
     inputs, masks = corrupt(clean, refs.corruption, int(ecfg.seed))
     refs, inputs, masks = with_hidden_traces(refs, inputs, masks)
-    clean = refs.clean
+    inputs, clean = scaled_per_gather(inputs, refs.clean, contract)
+    scaler, domain = in_contract_domain(contract)
     dt = float(attrs["dt"])
     dx = next((float(v) for v in attrs.get("dx", [])[::-1] if v), 1.0)
     missing = bool((masks == 0).any())
@@ -102,31 +99,52 @@ def _means(summary: dict[str, dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def in_contract_domain(
-    refs: References, network: Any
-) -> tuple[References, AmplitudeScaler | None, str]:
-    """The references in the domain the network works in, and its scaler for that domain.
+def gained(refs: References, contract: Any) -> References:
+    """The clean gathers with the contract's ``t^p`` gain, before they are corrupted.
+
+    The gain does not depend on the data, so it is applied as training applies it:
+    before the corruption, whose noise level is then set where the network looks.
+    """
+    if not isinstance(contract, AmplitudeScaler) or not contract.gain:
+        return refs
+    gain = contract.gain_curve(0, refs.clean.shape[-1], _seconds(refs.attrs))
+    clean = (refs.clean * gain).astype(np.float32)
+    return References(clean, refs.attrs, refs.corruption, refs.live)
+
+
+def scaled_per_gather(
+    inputs: np.ndarray, clean: np.ndarray, contract: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and references divided by each input gather's scale (``per: gather``).
+
+    The scale comes from the corrupted input, as ``task=infer`` takes it from the survey
+    it is given; the reference shares it, so every score is unchanged by it.
+    """
+    if not isinstance(contract, AmplitudeScaler) or not contract.per_gather:
+        return inputs, clean
+    scales = np.array([contract.statistic(g) for g in inputs], dtype=np.float32)[:, None, None]
+    return inputs / scales, clean / scales
+
+
+def in_contract_domain(contract: Any) -> tuple[AmplitudeScaler | None, str]:
+    """The network's scaler for data already in its contract's domain, and that domain.
 
     A contract with a trace stage (a ``t^p`` gain, a scale per gather) defines where the
-    network looks: the clean gathers get it before they are corrupted (as training
-    patches do), every method runs and is scored there, and the network's own trace
-    stage is switched off. Scores are then comparable with the training metrics and
-    are not dominated by the strongest early arrivals.
+    network looks: every method runs and is scored there (:func:`gained`,
+    :func:`scaled_per_gather`) and the network's own trace stage is switched off. Scores
+    are then not dominated by the strongest early arrivals.
     """
-    scaler = getattr(network, "scaler", None)
-    if not isinstance(scaler, AmplitudeScaler) or not scaler.trace_stage:
-        return refs, scaler, "the data's own units"
-    clean = refs.clean
-    stage = TraceAmplitude(
-        scaler,
-        sample_interval(refs.attrs),
-        lambda gather: gather_sample(clean, gather),
-        by_first_axis=True,
-    )
-    factors = stage.block_factors(tuple(slice(None) for _ in clean.shape), clean.shape)
-    refs = References((clean * factors).astype(np.float32), refs.attrs, refs.corruption, refs.live)
-    log.info("evaluate: scoring in the checkpoint's amplitude domain (%s)", scaler.describe())
-    return refs, scaler.without_trace_stage(), f"the model's: {scaler.describe()}"
+    if not isinstance(contract, AmplitudeScaler) or not contract.trace_stage:
+        return contract, "the data's own units"
+    log.info("evaluate: scoring in the checkpoint's amplitude domain (%s)", contract.describe())
+    return contract.without_trace_stage(), f"the model's: {contract.describe()}"
+
+
+def _seconds(attrs: dict[str, Any]) -> float:
+    dt = sample_interval(attrs)
+    if dt is None:
+        raise DataError("evaluate: the contract's time gain needs the reference's dt in s")
+    return dt
 
 
 def with_hidden_traces(
