@@ -11,7 +11,8 @@ own process so that its peak RSS (main process + workers) is its own.
 Chunks hold whole traces ``(1, chunk_traces, samples)``, so a patch touches at most two
 chunks. With the ``[mdio]`` extra the same data is also written as MDIO v1 datasets
 (``mdio.to_mdio``, template ``StreamerShotGathers2D``, MDIO's blosc-zstd compression):
-``mdio`` with the Zarr stores' chunks, ``mdio default chunks`` with the template's own
+``mdio`` with the Zarr stores' chunks (``mdio_raw`` uncompressed, like ``zarr_raw``),
+``mdio default chunks`` with the template's own
 (16 shots x 32 channels x 2048 samples), read by the same ``SeismicDataset``.
 ``SeismicDataset`` reads local stores through :mod:`promethium.data.chunk_reader`
 (chunk files read and decoded in the worker's own thread); zarr's own ``array[box]``,
@@ -113,7 +114,9 @@ class PeakRSS:
         return self.peak
 
 
-def write_mdio(path: Path, data: np.ndarray, chunks: tuple[int, ...] | None) -> bool:
+def write_mdio(
+    path: Path, data: np.ndarray, chunks: tuple[int, ...] | None, compress: bool = True
+) -> bool:
     """``data`` as an MDIO v1 dataset (False without the ``[mdio]`` extra)."""
     try:
         import mdio
@@ -133,18 +136,25 @@ def write_mdio(path: Path, data: np.ndarray, chunks: tuple[int, ...] | None) -> 
     encoding = dict(ds["amplitude"].encoding)
     ds["amplitude"] = ds["amplitude"].copy(data=data)
     ds["amplitude"].encoding = {**encoding, **({"chunks": chunks} if chunks else {})}
+    if not compress:
+        ds["amplitude"].encoding["compressors"] = None
     ds["trace_mask"] = ds["trace_mask"].copy(data=np.ones(data.shape[:2], dtype=bool))
     mdio.to_mdio(ds, str(path), mode="w")
     return True
+
+
+def write_all_mdio(folder: Path, data: np.ndarray, chunk: tuple[int, int]) -> None:
+    """The MDIO variants: the stores' chunks (compressed, and not), the template's chunks."""
+    write_mdio(folder / "bench.mdio", data, (1, *chunk))
+    write_mdio(folder / "bench_raw.mdio", data, (1, *chunk), compress=False)
+    write_mdio(folder / "bench_default.mdio", data, None)
 
 
 def make_data(folder: Path, shape: tuple[int, int, int], chunk: tuple[int, int]) -> None:
     store, plain, raw = folder / "bench.zarr", folder / "bench_raw.zarr", folder / "bench.npy"
     if store.exists() and plain.exists() and raw.exists():
         if not (folder / "bench.mdio").exists():
-            data = np.load(raw)
-            write_mdio(folder / "bench.mdio", data, (1, *chunk))
-            write_mdio(folder / "bench_default.mdio", data, None)
+            write_all_mdio(folder, np.load(raw), chunk)
         return
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -158,14 +168,14 @@ def make_data(folder: Path, shape: tuple[int, int, int], chunk: tuple[int, int])
     write_store(store, data, attrs, chunks=(1, *chunk), overwrite=True)
     write_store(plain, data, attrs, chunks=(1, *chunk), overwrite=True, compress=False)
     np.save(raw, data)
-    write_mdio(folder / "bench.mdio", data, (1, *chunk))
-    write_mdio(folder / "bench_default.mdio", data, None)
+    write_all_mdio(folder, data, chunk)
 
 
 def measure(method: str, folder: Path, workers: int, patch: tuple[int, int], batches: int) -> dict:
     if method.startswith("mdio"):
+        names = {"mdio": "bench.mdio", "mdio_raw": "bench_raw.mdio"}
         dataset = SeismicDataset(
-            folder / ("bench.mdio" if method == "mdio" else "bench_default.mdio"),
+            folder / names.get(method, "bench_default.mdio"),
             patch,
             mode="random",
             num_samples=1 << 30,
@@ -226,7 +236,8 @@ def main() -> None:
     make_data(args.folder, shape, chunk)
     size_mb = np.prod(shape) * 4 / 2**20
     rows = []
-    mdio = ["mdio", "mdio default chunks"] if (args.folder / "bench.mdio").exists() else []
+    found = (args.folder / "bench.mdio").exists()
+    mdio = ["mdio", "mdio_raw", "mdio default chunks"] if found else []
     methods = ["numpy in memory", "memmap", "zarr", "zarr_raw", "zarr_raw via zarr API", *mdio]
     for method, workers in [(m, w) for w in (0, 2) for m in methods]:
         key = {
