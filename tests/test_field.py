@@ -242,6 +242,11 @@ def test_infer_fills_absent_traces_keeps_recorded_ones_and_writes_segy(field_che
                     dead.header[i][segyio.TraceField.CROSSLINE_3D],
                 )
                 np.testing.assert_array_equal(filled.trace[position[key]], dead.trace[i])
+        # absent positions get the grid's own coordinates, at its edges too
+        for field in (segyio.TraceField.CDP_X, segyio.TraceField.CDP_Y):
+            for h in full.header:
+                key = (h[segyio.TraceField.INLINE_3D], h[segyio.TraceField.CROSSLINE_3D])
+                assert abs(filled.header[position[key]][field] - h[field]) <= 10, (key, field)
     complete = tmp_path / "complete.sgy"
     run = cli(
         f"ckpt_path={ckpt}",

@@ -245,7 +245,7 @@ def fill_absent(
     Only for stores sorted by two keys (a cube by inline and crossline): an absent grid
     position is a real place with no trace. Its headers are the nearest recorded trace's
     of the same gather, with the two sort keys set to the position's own and the
-    coordinates interpolated between the recorded traces around it. The file is then
+    coordinates from the grid's own geometry (:func:`_fit_grid_coordinates`). The file is then
     written in grid order (inline-major, sorted as geometry-aware readers expect), each
     trace's ``TRACE_SEQUENCE_FILE`` its new position; recorded traces keep every other
     header as it was.
@@ -261,15 +261,34 @@ def fill_absent(
         live = np.flatnonzero(~absent[source])
         holes = np.flatnonzero(absent[g])
         nearest = live[np.abs(live[None, :] - holes[:, None]).argmin(axis=1)]
-        for name, values in fields.items():
+        for values in fields.values():
             values[g, holes] = values[source, nearest]
-            if name in COORDINATE_FIELDS and live.size > 1 and source == g:
-                values[g, holes] = np.rint(np.interp(holes, live, values[g, live]))
+    for name in COORDINATE_FIELDS:
+        if name in fields:
+            _fit_grid_coordinates(fields[name], absent)
     fields[sort[0]][:] = np.asarray(meta["gather_keys"])[:, None]
     fields[sort[1]][:] = np.asarray(columns)[None, :]
     order = np.arange(grid.size, dtype=np.int64).reshape(grid.shape)
     fields["TRACE_SEQUENCE_FILE"][:] = order + 1
     return order, fields
+
+
+def _fit_grid_coordinates(values: np.ndarray, absent: np.ndarray) -> None:
+    """Coordinates of absent grid positions from the affine map of the recorded ones.
+
+    A survey grid is a rotated regular lattice: each coordinate is an affine function of
+    the (row, column) grid indices. It is fitted to the recorded traces (least squares)
+    and evaluated at the absent positions, at the grid's edges too (where interpolating
+    along a row would repeat the last recorded value). Needs recorded traces spanning both
+    grid directions; otherwise the copied values stay.
+    """
+    rows, cols = np.nonzero(~absent)
+    design = np.c_[rows, cols, np.ones(rows.size)]
+    if np.linalg.matrix_rank(design) < 3:
+        return
+    coef, *_ = np.linalg.lstsq(design, values[~absent].astype(np.float64), rcond=None)
+    holes_r, holes_c = np.nonzero(absent)
+    values[holes_r, holes_c] = np.rint(np.c_[holes_r, holes_c, np.ones(holes_r.size)] @ coef)
 
 
 def _write_segy(
