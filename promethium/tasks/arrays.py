@@ -80,22 +80,25 @@ def predict_array(
         dt = dt if dt is not None else coord_dt
     keep = is_interpolation_model(train_config) if keep_observed is None else keep_observed
     tiles = patch_size(patch, train_config, "patch")
-    if isinstance(data, torch.Tensor):
-        values = data.detach().float()
-        live = (torch.isfinite(values).all(-1) & (values != 0).any(-1)).cpu().numpy()
-        values = torch.nan_to_num(values)
-        out = tiled_predict(
-            model, values, tiles, overlap, batch_size, window, device=device, mask=live, dt=dt
-        )
-        if keep:
-            out = torch.where(torch.from_numpy(live).to(values.device)[..., None], values, out)
-        return out
-    values = np.asarray(data, dtype=np.float32)
-    live = np.isfinite(values).all(-1) & (values != 0).any(-1)
-    values = np.where(np.isfinite(values), values, np.float32(0))
+    given_tensor = isinstance(data, torch.Tensor)
+    # one path for both: a CPU tensor over NumPy memory costs no copy
+    values = (
+        data.detach().float() if given_tensor else torch.from_numpy(np.asarray(data, np.float32))
+    )
+    finite = torch.isfinite(values)
+    live = finite.all(-1) & (values != 0).any(-1)  # dead: all zero, or NaN as MDIO fills
+    values = torch.where(finite, values, torch.zeros_like(values))
     out = tiled_predict(
-        model, values, tiles, overlap, batch_size, window, device=device, mask=live, dt=dt
+        model,
+        values,
+        tiles,
+        overlap,
+        batch_size,
+        window,
+        device=device,
+        mask=live.cpu().numpy(),
+        dt=dt,
     )
     if keep:
-        out = np.where(live[..., None], values, out)
-    return wrap(out)
+        out = torch.where(live[..., None], values, out)
+    return out if given_tensor else wrap(out.cpu().numpy())
