@@ -158,3 +158,16 @@ def test_segy_to_mdio_refuses_unknown_templates(tmp_path):
 
     with pytest.raises(DataError, match="unknown MDIO template"):
         segy_to_mdio(DATA / "f3_cropped.sgy", tmp_path / "x.mdio", template="Nonsense")
+
+
+def test_mdio_trace_headers_serve_infer_mask_header(f3_mdio, tmp_path):
+    """``infer.mask.header`` names a field of MDIO's structured ``headers``."""
+    from promethium.errors import ConfigError
+    from promethium.ml.inference.io import open_input
+
+    source = open_input(f3_mdio, tmp_path, [])
+    codes = source.header("trace_id_code")
+    headers = mdio.open_mdio(f3_mdio)["headers"].values
+    np.testing.assert_array_equal(codes, headers["trace_id_code"])
+    with pytest.raises(ConfigError, match="trace_id_code"):  # the allowed names are listed
+        source.header("TraceIdentificationCode")

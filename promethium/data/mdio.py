@@ -69,10 +69,21 @@ class MdioGroup:
         return self.variable if name == "amplitude" else name
 
     def __contains__(self, name: str) -> bool:
+        if name.startswith("headers/"):  # one field of MDIO's structured trace headers
+            return name in self.group or name.split("/", 1)[1] in self._header_fields()
         return self._name(name) in self.group
 
     def __getitem__(self, name: str) -> Any:
+        if name == "headers" and "headers" in self.group:
+            return HeaderFields(self.group["headers"])
+        if name.startswith("headers/") and name not in self.group:
+            return HeaderFields(self.group["headers"])[name.split("/", 1)[1]]
         return self.group[self._name(name)]
+
+    def _header_fields(self) -> tuple[str, ...]:
+        if "headers" not in self.group:
+            return ()
+        return tuple(np.dtype(self.group["headers"].dtype).names or ())
 
     def arrays(self) -> Iterator[tuple[str, Any]]:
         """The dataset's arrays under their Promethium names."""
@@ -121,6 +132,23 @@ class MdioGroup:
             good = step[both & np.isfinite(step) & (step > 0)]
             spacing[axis] = round(float(np.median(good)), 3) if good.size else None
         return spacing
+
+
+class HeaderFields:
+    """MDIO's structured ``headers`` array as a group of one array per field.
+
+    Promethium stores keep each trace header as ``headers/<name>``; MDIO keeps them as one
+    structured array (fields such as ``trace_id_code``, ``cdp_x``, ``inline``).
+    """
+
+    def __init__(self, headers: Any) -> None:
+        self.headers = headers
+
+    def array_keys(self) -> tuple[str, ...]:
+        return tuple(np.dtype(self.headers.dtype).names or ())
+
+    def __getitem__(self, field: str) -> np.ndarray:
+        return np.asarray(self.headers[...])[field]
 
 
 def write_like(
