@@ -91,3 +91,21 @@ def run_together(commands: list[list[str]], timeout: int, **popen: object) -> No
     for proc in procs:
         _, err = proc.communicate(timeout=timeout)
         assert proc.returncode == 0, err[-3000:]
+
+
+def infer_command(*args: str) -> list[str]:
+    """``python run.py task=infer ...`` comparing the network's own output.
+
+    The tiny checkpoints of the tests fill missing traces, so inference would keep every
+    recorded trace (``infer.keep_observed``); these commands turn that off.
+    """
+    import sys
+
+    return [
+        sys.executable,
+        str(ROOT / "run.py"),
+        "task=infer",
+        "infer.progress=false",
+        "infer.keep_observed=false",
+        *args,
+    ]

@@ -7,7 +7,6 @@ must give the same numbers, and inference must take it back off exactly.
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,7 +20,7 @@ from promethium.ml.builders import build_datamodule
 from promethium.ml.inference import tiled_predict
 from promethium.models.amplitude import AmplitudeScaler, NormalizedNetwork, TraceAmplitude
 from promethium.tasks.common import execute
-from tests.helpers import ROOT, compose_config
+from tests.helpers import compose_config, infer_command
 
 DT = 0.004
 AXES = ["shot", "trace", "time"]
@@ -142,22 +141,13 @@ def test_gained_recipe_trains_records_the_contract_and_infers_in_raw_units(tmp_p
     net, config = load_checkpoint(ckpt)
     assert config["normalize"]["gain"] == 2.0 and config["normalize"]["per"] == "gather"
     expected = tiled_predict(net, x, (16, 32), 0.25, dt=DT)
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "run.py"),
-            "task=infer",
-            "infer.progress=false",
-            "infer.keep_observed=false",
-            f"ckpt_path={ckpt}",
-            f"input={tmp_path / 'raw.zarr'}",
-            f"output={tmp_path / 'out.npy'}",
-            f"hydra.run.dir={tmp_path / 'infer'}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    command = infer_command(
+        f"ckpt_path={ckpt}",
+        f"input={tmp_path / 'raw.zarr'}",
+        f"output={tmp_path / 'out.npy'}",
+        f"hydra.run.dir={tmp_path / 'infer'}",
     )
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     out = np.load(tmp_path / "out.npy")
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from promethium.errors import ConfigError, DataError
 from promethium.ml.inference import TileGrid, axis_starts, tiled_predict
 from promethium.ml.inference.predict import make_layout
 from promethium.ml.inference.streaming import parse_shard, stream_predict, work_path
-from tests.helpers import ROOT, compose_config, run_together
+from tests.helpers import compose_config, infer_command, run_together
 
 
 class Identity(torch.nn.Module):
@@ -211,17 +210,7 @@ def test_streaming_matches_in_memory_with_small_chunks(tmp_path, checkpoint):
     np.testing.assert_allclose(streamed, in_memory, rtol=0, atol=1e-5 * np.abs(in_memory).max())
 
 
-def cli(*args: str) -> list[str]:
-    # the tiny checkpoints here fill missing traces, so inference would keep every recorded
-    # trace (infer.keep_observed); these tests compare the network's own output
-    return [
-        sys.executable,
-        str(ROOT / "run.py"),
-        "task=infer",
-        "infer.progress=false",
-        "infer.keep_observed=false",
-        *args,
-    ]
+cli = infer_command
 
 
 def test_cli_infer_npy_zarr_and_segy(tmp_path, checkpoint):
