@@ -28,7 +28,7 @@ import zarr
 from promethium.errors import DataError
 from promethium.files import replace_atomically
 
-#: what an MDIO dataset's time (or depth) coordinate is counted in, to seconds (metres)
+#: MDIO's sample dimensions and their unit: the time coordinate in ms (to s), depth in m
 TIME_UNITS = {"time": 1e-3, "depth": 1.0}
 INSTALL_HINT = 'MDIO support needs the optional extra: pip install -e ".[mdio]"'
 
@@ -81,17 +81,12 @@ class MdioGroup:
         return self.group[self._name(name)]
 
     def _header_fields(self) -> tuple[str, ...]:
-        if "headers" not in self.group:
-            return ()
-        return tuple(np.dtype(self.group["headers"].dtype).names or ())
+        return HeaderFields(self.group["headers"]).array_keys() if "headers" in self.group else ()
 
     def arrays(self) -> Iterator[tuple[str, Any]]:
         """The dataset's arrays under their Promethium names."""
         for name, array in self.group.arrays():
             yield ("amplitude" if name == self.variable else name), array
-
-    def array_keys(self) -> Iterator[str]:
-        return (name for name, _ in self.arrays())
 
     def _attributes(self) -> dict[str, Any]:
         dims = list(self.array.metadata.dimension_names or [])
@@ -111,7 +106,6 @@ class MdioGroup:
             "units": {"data": "as recorded", "dt": "s" if domain == "time" else "m", "dx": "m"},
             "provenance": {"mdio": self.path, "template": self.group.attrs.get("name")},
             "format_version": 1,
-            "mdio_domain": domain,
         }
 
     def _spacings(self, dims: list[str]) -> list[float | None]:

@@ -18,11 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from promethium.data.mdio import TIME_UNITS
 from promethium.ml.inference import tiled_predict
 from promethium.tasks.common import is_interpolation_model, patch_size
-
-#: dimension names taken as the time axis of a DataArray, and their unit in s (m)
-TIME_DIMS = {"time": 1e-3, "twt": 1e-3, "sample": 1e-3, "depth": 1.0}
 
 
 def _is_dataarray(data: Any) -> bool:
@@ -32,13 +30,13 @@ def _is_dataarray(data: Any) -> bool:
 def _from_dataarray(data: Any) -> tuple[np.ndarray, float | None, Callable[[np.ndarray], Any]]:
     """Values with time last, the sample interval (s) if known, and how to wrap a result."""
     dims = list(data.dims)
-    time = next((d for d in reversed(dims) if str(d) in TIME_DIMS), dims[-1])
+    time = next((d for d in reversed(dims) if str(d) in TIME_UNITS), dims[-1])
     ordered = data.transpose(*[d for d in dims if d != time], time)
     dt = None
     if time in data.coords and data.sizes[time] > 1:
         step = float(np.median(np.diff(np.asarray(data.coords[time].values, dtype=np.float64))))
         units = str(data.coords[time].attrs.get("units", "")).lower()
-        scale = 1.0 if units in ("s", "second", "seconds") else TIME_DIMS.get(str(time), 1e-3)
+        scale = 1.0 if units in ("s", "second", "seconds") else TIME_UNITS.get(str(time), 1e-3)
         dt = step * scale if step > 0 else None
 
     def wrap(values: np.ndarray) -> Any:
