@@ -212,8 +212,8 @@ class SweepRun:
                     f"hydra.sweeper.max_failure_rate={self.s['max_failure_rate']}"
                 )
         results = write_results(study, self.sweep_dir, self.directions, self.s.get("plots", True))
+        self.track(study)
         if self.tracking is not None:
-            self.track(study)
             self.tracking.finish(self.sweep_dir, results)
         return results
 
