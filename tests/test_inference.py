@@ -439,6 +439,36 @@ def test_two_shards_write_one_store_equal_to_one_process(tmp_path, checkpoint):
     np.testing.assert_allclose(two["amplitude"][...], expected, rtol=0, atol=1e-6)
 
 
+def test_a_shard_finishing_after_another_published_leaves_no_stray_work_store(
+    tmp_path, monkeypatch
+):
+    """Shard 1 writes its last chunk; shard 0, finishing at that moment, publishes the store
+    before shard 1 summarises. Shard 1 must not write into the moved store's old path."""
+    import promethium.ml.inference.streaming as streaming
+    from promethium.ml.inference.ownership import publish_once
+
+    x = np.random.default_rng(3).standard_normal((4, 24, 40)).astype(np.float32)
+    out = tmp_path / "out.zarr"
+    layout = make_layout(x, 2, (8, 16), 0.25)
+    chunks = [1, 24, 40]
+    stream_predict(Identity(2), layout, out, {}, {}, chunks=chunks, shard=(0, 2))
+    original = streaming.predict_regions
+
+    def predict_then_other_shard_publishes(*args, **kwargs):
+        original(*args, **kwargs)
+        work = work_path(out)
+        assert publish_once(
+            work, lambda w: (streaming.seal_work_store(w), streaming.publish(w, out, False))
+        )
+
+    monkeypatch.setattr(streaming, "predict_regions", predict_then_other_shard_publishes)
+    summary = stream_predict(Identity(2), layout, out, {}, {}, chunks=chunks, shard=(1, 2))
+    assert summary["complete"]
+    assert not work_path(out).exists()  # not recreated by a late attribute write
+    assert zarr.open_group(str(out), mode="r").attrs["inference"]["complete"]
+    np.testing.assert_allclose(zarr.open_group(str(out), mode="r")["amplitude"][...], x, atol=1e-6)
+
+
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_test_time_augmentation_is_exact_for_an_equivariant_model_and_averages(dims):
     from promethium.ml.inference.tta import TestTimeAugmentation

@@ -35,7 +35,12 @@ from promethium.ml.inference.io import (
 )
 from promethium.ml.inference.ownership import claim_output, publish_once
 from promethium.ml.inference.predict import Layout, make_layout
-from promethium.ml.inference.streaming import parse_shard, stream_predict, work_path
+from promethium.ml.inference.streaming import (
+    parse_shard,
+    seal_work_store,
+    stream_predict,
+    work_path,
+)
 from promethium.ml.inference.volumes import ObservedTraces, combine_masks, trace_mask
 from promethium.models.amplitude import sample_interval
 from promethium.tasks.common import (
@@ -223,10 +228,16 @@ def predict(cfg: DictConfig, job: InferJob) -> tuple[dict[str, Any], bool]:
 
 def _exporter(cfg: DictConfig, job: InferJob) -> Any:
     overwrite = bool(cfg.infer.overwrite)
-    if is_url(job.output):
-        return lambda store: upload(store, job.output, overwrite)
     fill, fmt = job.observed is not None, cfg.infer.get("segy_format")
-    return lambda store: export(store, job.target, job.source, overwrite, fill, fmt)
+
+    def export_sealed(store: Path) -> None:
+        seal_work_store(store)
+        if is_url(job.output):
+            upload(store, job.output, overwrite)
+        else:
+            export(store, job.target, job.source, overwrite, fill, fmt)
+
+    return export_sealed
 
 
 def metrics_file(cfg: DictConfig, metrics: dict[str, Any]) -> str:

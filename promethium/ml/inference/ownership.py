@@ -103,13 +103,21 @@ class OwnerLock:
             self.held = False
 
     def _create(self) -> bool:
+        """Create the marker whole: written aside, then hard-linked into place.
+
+        ``link`` fails if the marker exists (like ``O_EXCL``), and a reader never sees a
+        marker without its owner (a process stopped right after an ``O_EXCL`` create
+        would leave an empty one).
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            tmp.write_text(json.dumps(asdict(Owner.me())))
+            os.link(tmp, self.path)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(Owner.me()), handle)
+        finally:
+            tmp.unlink(missing_ok=True)
         return True
 
     def _read(self) -> Owner | None:

@@ -306,16 +306,22 @@ def _finish(
     resumed: bool,
     shard: tuple[int, int],
 ) -> dict[str, Any]:
-    """Check this run's chunks are done, mark a finished store complete, summarise."""
-    finished = np.asarray(group[DONE_ARRAY][...]).astype(bool)
+    """Check this run's chunks are done and summarise.
+
+    The store is not written here: shards that finish together would race the one that
+    publishes it (a write after its rename recreates a stray work folder). The publisher
+    seals it under its marker (:func:`seal_work_store`). A store that another shard has
+    published meanwhile is gone from ``path``: every chunk was done.
+    """
+    try:
+        finished = np.asarray(group[DONE_ARRAY][...]).astype(bool)
+    except (KeyError, FileNotFoundError):
+        finished = done.copy()
+    if not path.exists():  # published by another shard before or while this one read it
+        finished[...] = True
     if not all(finished[r.key] for r in regions):
         raise DataError(f"{path}: inference ended with output chunks missing")
     complete = bool(finished.all())
-    if complete:
-        for orphan in path.rglob("*.partial"):  # writes killed before their rename
-            orphan.unlink(missing_ok=True)
-        info = dict(group.attrs)["inference"]
-        group.attrs["inference"] = {**info, "complete": True}
     lead_count = int(np.prod(layout.view.shape[: layout.n_lead], dtype=np.int64))
     return {
         "work_store": str(path),
@@ -330,6 +336,14 @@ def _finish(
         if not done.any() and shard[1] == 1
         else None,
     }
+
+
+def seal_work_store(work: Path) -> None:
+    """Mark a work store whose every chunk is done complete (by its one publisher)."""
+    for orphan in work.rglob("*.partial"):  # writes killed before their rename
+        orphan.unlink(missing_ok=True)
+    group = zarr.open_group(str(work), mode="r+")
+    group.attrs["inference"] = {**dict(group.attrs)["inference"], "complete": True}
 
 
 def publish(work: Path, target: Path, overwrite: bool) -> None:
