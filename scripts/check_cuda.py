@@ -58,7 +58,10 @@ def main() -> None:
         from promethium.ml.inference.streaming import stream_predict
 
         store = zarr.open_group(f"{tmp}/in.zarr", mode="w")
-        store.create_array("amplitude", shape=x.shape, chunks=(1, 150, 517), dtype="float32")[...] = x
+        amplitude = store.create_array(
+            "amplitude", shape=x.shape, chunks=(1, 150, 517), dtype="float32"
+        )
+        amplitude[...] = x
         layout = make_layout(store["amplitude"], 2, 128, 0.5)
         summary = stream_predict(
             net, layout, Path(tmp) / "out.zarr", {}, {}, batch_size=32, device=torch.device("cuda")
