@@ -1,8 +1,13 @@
-"""Test helpers: compose the real ``conf/`` and shrink it for CPU tests; run commands together."""
+"""Test helpers: compose the real ``conf/`` and shrink it for CPU tests; run the command line."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -80,10 +85,48 @@ def compose_config(
         return compose("config", overrides=[*groups, *shrink, *paths, *overrides])
 
 
+def train_tiny(folder: Path, overrides: Sequence[str] = ()) -> Path:
+    """Train the default recipe, shrunk (no logger), under ``folder``; its ``last.ckpt``."""
+    from promethium.tasks.common import execute
+
+    execute(compose_config(folder, ["logger=none", *overrides]))
+    return folder / "run" / "checkpoints" / "last.ckpt"
+
+
+def cli_command(*args: str, script: str | None = None) -> list[str]:
+    """``python run.py ARGS`` (or ``python scripts/SCRIPT ARGS``) as an argument list."""
+    entry = ROOT / "scripts" / script if script else ROOT / "run.py"
+    return [sys.executable, str(entry), *args]
+
+
+def cli(
+    *args: str,
+    script: str | None = None,
+    timeout: float = 600,
+    cwd: str | os.PathLike | None = None,
+    env: Mapping[str, str] | None = None,
+    threads: int | None = None,
+) -> subprocess.CompletedProcess:
+    """Run ``python run.py ARGS`` (or a script) to its end; its output is captured as text.
+
+    ``threads`` caps the child's torch/OpenMP threads (parallel children get 1 each).
+    """
+    environment = {**os.environ, **(env or {})}
+    environment.pop("PROMETHIUM_DDP_JOB_CONFIG", None)  # a test's own ranks never leak in
+    if threads is not None:
+        environment["OMP_NUM_THREADS"] = str(threads)
+    return subprocess.run(
+        cli_command(*args, script=script),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=environment,
+    )
+
+
 def run_together(commands: list[list[str]], timeout: int, **popen: object) -> None:
     """Start every command at once and wait for all; fail with the stderr of a failed one."""
-    import subprocess
-
     procs = [
         subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, **popen)
         for cmd in commands
@@ -99,13 +142,46 @@ def infer_command(*args: str) -> list[str]:
     The tiny checkpoints of the tests fill missing traces, so inference would keep every
     recorded trace (``infer.keep_observed``); these commands turn that off.
     """
-    import sys
+    return cli_command("task=infer", "infer.progress=false", "infer.keep_observed=false", *args)
 
-    return [
-        sys.executable,
-        str(ROOT / "run.py"),
-        "task=infer",
-        "infer.progress=false",
-        "infer.keep_observed=false",
-        *args,
-    ]
+
+def write_prestack(
+    path: Path,
+    n_gathers: int = 4,
+    n_traces: Sequence[int] = (5, 7, 6, 7),
+    n_samples: int = 50,
+    fmt: int = 1,
+    shuffle: bool = False,
+) -> tuple[Any, list[tuple[int, int]]]:
+    """A pre-stack SEG-Y file written by segyio: gathers of unequal size, realistic headers.
+
+    Returns the traces as segyio reads them back (after IBM rounding) and the
+    ``(gather, trace)`` of each.
+    """
+    import numpy as np
+    import segyio
+
+    rng = np.random.default_rng(0)
+    records = [(g, t) for g in range(n_gathers) for t in range(n_traces[g])]
+    if shuffle:
+        records = [records[i] for i in rng.permutation(len(records))]
+    spec = segyio.spec()
+    spec.format, spec.samples, spec.tracecount = fmt, list(range(n_samples)), len(records)
+    data = rng.normal(size=(len(records), n_samples)).astype(np.float32) * 1e3
+    with segyio.create(str(path), spec) as f:
+        f.text[0] = segyio.create_text_header({1: "PROMETHIUM TEST FILE", 2: "PRE-STACK IBM"})
+        f.bin.update(hdt=2000, hns=n_samples, format=fmt)
+        for i, (g, t) in enumerate(records):
+            f.header[i] = {
+                segyio.TraceField.TRACE_SEQUENCE_FILE: i + 1,
+                segyio.TraceField.FieldRecord: 100 + g,
+                segyio.TraceField.TraceNumber: t + 1,
+                segyio.TraceField.offset: 25 * t - 50,
+                segyio.TraceField.CDP: 1000 + g * 3 + t,
+                segyio.TraceField.SourceX: 12345 + g,
+                segyio.TraceField.TRACE_SAMPLE_COUNT: n_samples,
+                segyio.TraceField.TRACE_SAMPLE_INTERVAL: 2000,
+            }
+            f.trace[i] = data[i]
+    with segyio.open(str(path), ignore_geometry=True) as f:  # values after IBM rounding
+        return np.stack([f.trace[i] for i in range(f.tracecount)]), records

@@ -126,6 +126,7 @@ def test_gain_without_a_sample_interval_and_bad_settings_are_refused():
         AmplitudeScaler("agc", per="gather", window=5)
 
 
+@pytest.mark.cli
 def test_gained_recipe_trains_records_the_contract_and_infers_in_raw_units(tmp_path):
     """normalize=gained end to end: train, checkpoint, task=infer on a store in raw units."""
     x = gathers(3, shape=(8, 24, 64))

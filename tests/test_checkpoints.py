@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,7 +12,7 @@ import torch
 from promethium import api
 from promethium.errors import ConfigError, DataError
 from promethium.tasks.common import execute as train
-from tests.helpers import ROOT, compose_config
+from tests.helpers import cli, compose_config
 
 DETERMINISTIC = ["trainer.deterministic=true", "logger=none"]
 
@@ -127,6 +125,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.cli
 def test_bad_checkpoints_give_one_clear_error_everywhere(finished_run, tmp_path):
     source, _ = finished_run
     bad = bad_checkpoints(tmp_path, source / "run" / "checkpoints" / "last.ckpt")
@@ -141,17 +140,11 @@ def test_bad_checkpoints_give_one_clear_error_everywhere(finished_run, tmp_path)
         ("evaluate", ["evaluate.n_gathers=1"]),
     ):
         for name in ("truncated", "shapes"):
-            run = subprocess.run(
-                [
-                    sys.executable,
-                    str(ROOT / "run.py"),
-                    f"task={task}",
-                    f"ckpt_path={bad[name]}",
-                    f"hydra.run.dir={tmp_path / task / name}",
-                    *extra,
-                ],
-                capture_output=True,
-                text=True,
+            run = cli(
+                f"task={task}",
+                f"ckpt_path={bad[name]}",
+                f"hydra.run.dir={tmp_path / task / name}",
+                *extra,
                 timeout=300,
             )
             assert run.returncode == 2, (task, name, run.stderr[-2000:])

@@ -1,22 +1,18 @@
 """The command line, as users run it: a subprocess from another working directory."""
 
 import json
-import subprocess
-import sys
 
-from tests.helpers import ROOT, TINY
+import pytest
+
+from tests.helpers import TINY, cli
+
+pytestmark = pytest.mark.cli
 
 
 def run_cli(tmp_path, *overrides):
-    cmd = [
-        sys.executable,
-        str(ROOT / "run.py"),
-        *TINY,
-        f"hydra.run.dir={tmp_path / 'run'}",
-        f"paths.cache_dir={tmp_path / 'cache'}",
-        *overrides,
-    ]
-    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    """The tiny default training from ``tmp_path``, its run folder and cache inside."""
+    paths = [f"hydra.run.dir={tmp_path / 'run'}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    return cli(*TINY, *paths, *overrides, cwd=tmp_path, timeout=300)
 
 
 def test_cli_trains_and_leaves_run_folder(tmp_path):
@@ -47,11 +43,5 @@ def test_cli_bad_value_names_the_key(tmp_path):
 
 
 def test_cli_prints_composed_config(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), "--cfg", "job"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = cli("--cfg", "job", cwd=tmp_path, timeout=120)
     assert result.returncode == 0 and "model:" in result.stdout and "name: unet" in result.stdout

@@ -9,8 +9,7 @@ from promethium.config import build_collection, build_model, build_node, check_c
 from promethium.data import SyntheticGathers
 from promethium.errors import ConfigError
 from promethium.ml.builders import build_datamodule, build_module, build_trainer
-from tests.helpers import CONF, ROOT, compose_config
-from tests.test_segy import write_prestack
+from tests.helpers import CONF, ROOT, compose_config, write_prestack
 
 
 def options(group):
@@ -50,13 +49,10 @@ def test_data_options(tmp_path, name):
         write_prestack(tmp_path / "shots.sgy")
         extra = [f"data.path={tmp_path / 'shots.sgy'}"]
     if name == "mdio":
-        import subprocess
-        import sys
+        from promethium.data.mdio import segy_to_mdio
 
         pytest.importorskip("mdio", reason='the MDIO extra is not installed: pip install ".[mdio]"')
-        script, segy = ROOT / "scripts" / "segy_to_zarr.py", ROOT / "tests/data/f3_cropped.sgy"
-        cmd = [sys.executable, str(script), str(segy), str(tmp_path / "f3.mdio")]
-        assert subprocess.run(cmd, capture_output=True, timeout=300).returncode == 0
+        segy_to_mdio(ROOT / "tests/data/f3_cropped.sgy", tmp_path / "f3.mdio", "PostStack3DTime")
         extra = [f"data.path={tmp_path / 'f3.mdio'}"]
     cfg = compose_config(tmp_path, extra, data=name)
     dm = build_datamodule(cfg)
@@ -164,6 +160,7 @@ def test_build_node_names_key_of_library_errors(tmp_path):
         build_node(cfg, "task.loss")
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize(
     ("task", "extra"),
     [
@@ -173,20 +170,11 @@ def test_build_node_names_key_of_library_errors(tmp_path):
     ],
 )
 def test_every_task_resolves_and_composes_only_what_it_uses(tmp_path, task, extra):
-    import subprocess
-    import sys
-
     import yaml
 
-    from tests.helpers import ROOT
+    from tests.helpers import cli
 
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), f"task={task}", *extra, "--cfg", "job", "--resolve"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    run = cli(f"task={task}", *extra, "--cfg", "job", "--resolve", timeout=120, cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-2000:]
     composed = yaml.safe_load(run.stdout)
     assert composed["task"]["name"] == task

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from promethium.data.dataset import EpochKeySampler, ShardSampler
-from tests.helpers import ROOT, TINY, TINY_DATA, TINY_MODEL
+from tests.helpers import TINY, TINY_DATA, TINY_MODEL, cli
 
 # group norm: the same function of each sample on 1 or 2 ranks (BatchNorm statistics
 # would be per rank on CPU, where torch has no SyncBatchNorm)
@@ -29,15 +27,7 @@ COMMON = [
 
 
 def run_cli(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("PROMETHIUM_DDP_JOB_CONFIG", None)
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "run.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+    proc = cli(*args, timeout=timeout, env={"PYTHONWARNINGS": "ignore"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -55,6 +45,7 @@ def test_key_and_window_shards_partition_the_single_process_draw():
     assert windows == [[0, 2, 4, 6], [1, 3, 5]]
 
 
+@pytest.mark.cli
 def test_ddp_two_processes_one_folder_same_metrics_as_one_process(tmp_path):
     cache = f"paths.cache_dir={tmp_path / 'cache'}"
     single, ddp = tmp_path / "single" / "run", tmp_path / "ddp" / "run"
@@ -106,6 +97,7 @@ def test_ddp_inside_a_multirun_runs_each_job_once(tmp_path):
     assert np.isfinite(json.loads((sweep / "0" / "metrics.json").read_text())["val/snr"])
 
 
+@pytest.mark.cli
 def test_ddp_inside_an_optuna_sweep_with_pruning(tmp_path):
     import optuna
 

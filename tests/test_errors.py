@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,11 +12,12 @@ from promethium.data.store import store_attrs, write_store
 from promethium.errors import ConfigError, DataError
 from promethium.tasks.common import execute as train
 from tests.helpers import ROOT, TINY, TINY_DATA, TINY_MODEL, compose_config
+from tests.helpers import cli as run_cli
 
 
 def cli(tmp_path, *args, timeout=300):
-    cmd = [sys.executable, str(ROOT / "run.py"), *args]
-    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=timeout)
+    """``python run.py ARGS`` from ``tmp_path``."""
+    return run_cli(*args, cwd=tmp_path, timeout=timeout)
 
 
 def named_key(message: str) -> str:
@@ -42,17 +41,13 @@ def test_errors_name_keys_that_exist_in_the_composed_config(tmp_path, override, 
     assert OmegaConf.select(cfg, key, default="<missing>") != "<missing>", key
 
 
+@pytest.mark.cli
 def test_segy_sort_errors_name_the_option_or_key(tmp_path):
-    from tests.test_segy import write_prestack
+    from tests.helpers import write_prestack
 
     write_prestack(tmp_path / "shots.sgy")
-    script = [sys.executable, str(ROOT / "scripts" / "segy_to_zarr.py")]
-    run = subprocess.run(
-        [*script, str(tmp_path / "shots.sgy"), str(tmp_path / "s.zarr"), "--sort", "Nope"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    shots, store = str(tmp_path / "shots.sgy"), str(tmp_path / "s.zarr")
+    run = run_cli(shots, store, "--sort", "Nope", script="segy_to_zarr.py", timeout=120)
     assert run.returncode == 2 and run.stderr.startswith("error: --sort: unknown trace header")
     cfg = compose_config(
         tmp_path, [f"data.path={tmp_path / 'shots.sgy'}", "data.source.sort=[Nope]"], data="segy"
@@ -88,6 +83,7 @@ def test_a_patch_larger_than_the_data_warns_once(tmp_path, caplog):
     assert len(warnings) == 1 and "trace 32 > 24" in warnings[0].getMessage()
 
 
+@pytest.mark.cli
 def test_refused_run_says_one_line_on_stderr_and_leaves_no_run_folder(tmp_path):
     run = cli(tmp_path, "model.name=nosuch", f"hydra.run.dir={tmp_path / 'run'}")
     assert run.returncode == 2
@@ -97,6 +93,7 @@ def test_refused_run_says_one_line_on_stderr_and_leaves_no_run_folder(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.cli
 def test_infer_refuses_an_unknown_output_kind(tmp_path):
     np.save(tmp_path / "in.npy", np.zeros((2, 16, 32), np.float32))
     ckpt = tmp_path / "missing.ckpt"  # refused before the checkpoint is even read
@@ -113,6 +110,7 @@ def test_infer_refuses_an_unknown_output_kind(tmp_path):
     assert not (tmp_path / "out.txt").exists()
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -127,6 +125,7 @@ def test_sweeper_config_errors_are_one_line(tmp_path, override, message):
     assert message in run.stderr and "Traceback" not in run.stderr
 
 
+@pytest.mark.cli
 def test_help_is_promethiums_and_lightning_tips_are_gone(tmp_path):
     run = cli(tmp_path, "--help")
     assert run.returncode == 0 and run.stdout.startswith("Promethium")

@@ -143,16 +143,6 @@ def test_ssim_works_on_gathers_narrower_than_its_window():
     assert np.all(score(reference[:, :, :5] * 0.1, reference[:, :, :5])["ssim"] < 0.9)
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    from promethium.api import train
-    from tests.helpers import compose_config
-
-    tmp = tmp_path_factory.mktemp("eval_ckpt")
-    train(compose_config(tmp, ["logger=none"]))
-    return tmp / "run" / "checkpoints" / "last.ckpt"
-
-
 def evaluate_reference(tmp_path, ckpt, reference, *extra):
     from promethium.data.store import store_attrs, write_store
     from promethium.tasks.common import execute as run

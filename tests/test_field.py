@@ -4,7 +4,6 @@ traces passing through, and training without clean labels, on the real F3 crops.
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,8 @@ from promethium.ml.inference import tiled_predict
 from promethium.ml.loss import DataLoss
 from promethium.models.amplitude import AmplitudeScaler, NormalizedNetwork
 from promethium.tasks.common import execute
-from tests.helpers import ROOT, compose_config
+from tests.helpers import cli as run_cli
+from tests.helpers import compose_config
 
 DATA = Path(__file__).parent / "data"
 CUBE = ["INLINE_3D", "CROSSLINE_3D"]
@@ -210,10 +210,10 @@ def test_scaler_kinds_are_equivariant_and_ignore_dead_traces():
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, str(ROOT / "run.py"), "task=infer", "infer.progress=false", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    return run_cli("task=infer", "infer.progress=false", *args, timeout=300)
 
 
+@pytest.mark.cli
 def test_infer_fills_absent_traces_keeps_recorded_ones_and_writes_segy(field_checkpoint, tmp_path):
     ckpt = field_checkpoint[0]
     out = tmp_path / "filled.sgy"

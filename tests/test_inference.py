@@ -14,7 +14,7 @@ import pytest
 import torch
 import zarr
 
-from promethium.api import load_model, train
+from promethium.api import load_model
 from promethium.data.store import store_attrs, write_store
 from promethium.errors import ConfigError, DataError
 from promethium.ml.inference import TileGrid, axis_starts, tiled_predict
@@ -179,12 +179,9 @@ def test_bad_settings_name_the_parameter():
 # --- Zarr streaming and the CLI task, with a real (tiny) trained checkpoint ---
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("ckpt")
-    cfg = compose_config(tmp, ["logger=none"])
-    train(cfg)
-    return next((tmp / "run" / "checkpoints").glob("*.ckpt"))
+@pytest.fixture
+def checkpoint(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint
 
 
 def gathers_store(path: Path, shape=(6, 40, 72), chunks=(1, 40, 72)) -> np.ndarray:
@@ -213,8 +210,9 @@ def test_streaming_matches_in_memory_with_small_chunks(tmp_path, checkpoint):
 cli = infer_command
 
 
+@pytest.mark.cli
 def test_cli_infer_npy_zarr_and_segy(tmp_path, checkpoint):
-    from tests.test_segy import write_prestack
+    from tests.helpers import write_prestack
 
     model = load_model(checkpoint)
     x = np.random.default_rng(4).standard_normal((3, 20, 50)).astype(np.float32)
@@ -299,6 +297,7 @@ def start_and_kill_after(args: list[str], out: Path, chunks_done: int, env: dict
     proc.wait()
 
 
+@pytest.mark.cli
 def test_killed_inference_resumes_to_the_same_result(tmp_path, checkpoint):
     x = gathers_store(tmp_path / "in.zarr", shape=(40, 48, 96), chunks=(1, 48, 96))
     out = tmp_path / "out.zarr"
@@ -333,6 +332,7 @@ def test_killed_inference_resumes_to_the_same_result(tmp_path, checkpoint):
     np.testing.assert_allclose(group["amplitude"][...], expected, atol=1e-5)
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -362,6 +362,7 @@ def test_cli_bad_inputs_are_clear_and_write_nothing(tmp_path, checkpoint, overri
     assert not out.exists() and not work_path(out).exists()
 
 
+@pytest.mark.cli
 def test_cli_refuses_existing_output_and_other_dimensionality(tmp_path, checkpoint):
     np.save(tmp_path / "trace.npy", np.zeros(64, np.float32))  # 1D input, 2D checkpoint
     out = tmp_path / "out.npy"
@@ -395,6 +396,7 @@ def test_shard_setting_from_config_or_launcher():
             parse_shard(bad, {})
 
 
+@pytest.mark.cli
 def test_two_shards_write_one_store_equal_to_one_process(tmp_path, checkpoint):
     gathers_store(tmp_path / "in.zarr", shape=(8, 40, 72), chunks=(1, 40, 72))
     args = [

@@ -73,6 +73,7 @@ def run_infer(tmp_path: Path, ckpt: Path, name: str, *extra: str) -> subprocess.
     return subprocess.run(cli(*args), capture_output=True, text=True, timeout=600, env=ENV)
 
 
+@pytest.mark.cli
 def test_cli_publishes_despite_a_stale_publishing_marker(tmp_path, checkpoint):  # noqa: F811
     x = gathers_store(tmp_path / "in.zarr")
     out = tmp_path / "out.zarr"
@@ -88,6 +89,7 @@ def test_cli_publishes_despite_a_stale_publishing_marker(tmp_path, checkpoint): 
     assert not marker.exists() and not work.exists()
 
 
+@pytest.mark.cli
 def test_input_rewritten_in_place_after_a_kill_is_predicted_afresh(tmp_path, checkpoint):  # noqa: F811
     gathers_store(tmp_path / "in.zarr", shape=(40, 48, 96), chunks=(1, 48, 96))
     out = tmp_path / "out.zarr"
@@ -102,6 +104,7 @@ def test_input_rewritten_in_place_after_a_kill_is_predicted_afresh(tmp_path, che
     np.testing.assert_allclose(zarr.open_group(str(out))["amplitude"][...], expected, atol=1e-5)
 
 
+@pytest.mark.cli
 def test_second_run_on_the_same_output_is_refused_and_names_the_first(tmp_path, checkpoint):  # noqa: F811
     gathers_store(tmp_path / "in.zarr", shape=(40, 48, 96), chunks=(1, 48, 96))
     out = tmp_path / "out.zarr"
@@ -135,6 +138,7 @@ def test_second_run_on_the_same_output_is_refused_and_names_the_first(tmp_path, 
     assert not list(tmp_path.glob(".out.zarr.inprogress*"))
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize("suffix", ["npy", "zarr"])
 def test_refused_input_leaves_nothing_behind(tmp_path, checkpoint, suffix):  # noqa: F811
     x = np.zeros((2, 20, 40), np.float32)

@@ -6,8 +6,6 @@ Skipped with the reason when the optional extra is absent (``pip install -e ".[m
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,29 +17,22 @@ mdio = pytest.importorskip(
 )
 
 from promethium import api  # noqa: E402
+from promethium.data.mdio import segy_to_mdio  # noqa: E402
 from promethium.data.store import open_store  # noqa: E402
 from promethium.errors import DataError  # noqa: E402
 from promethium.ml.inference import tiled_predict  # noqa: E402
 from promethium.tasks.common import execute  # noqa: E402
-from tests.helpers import ROOT, compose_config  # noqa: E402
+from tests.helpers import cli, compose_config  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 PATCH = (16, 64)
 
 
-def run_py(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, timeout=300, cwd=ROOT
-    )
-
-
 @pytest.fixture(scope="module")
 def f3_mdio(tmp_path_factory) -> Path:
-    """The F3 crop with absent traces, imported by mdio (PostStack3DTime) via our script."""
+    """The F3 crop with absent traces, imported by mdio (PostStack3DTime)."""
     target = tmp_path_factory.mktemp("mdio") / "f3.mdio"
-    script = str(ROOT / "scripts" / "segy_to_zarr.py")
-    run = run_py(script, str(DATA / "f3_withdead.sgy"), str(target))
-    assert run.returncode == 0, run.stderr[-2000:]
+    segy_to_mdio(DATA / "f3_withdead.sgy", target, "PostStack3DTime")
     return target
 
 
@@ -86,12 +77,12 @@ def torch_finite(t) -> bool:
     return bool(t.isfinite().all())
 
 
+@pytest.mark.cli
 def test_infer_mdio_to_mdio_keeps_dimensions_coordinates_headers_and_mask(
     f3_mdio, mdio_checkpoint, tmp_path
 ):
     out = tmp_path / "out.mdio"
-    run = run_py(
-        str(ROOT / "run.py"),
+    run = cli(
         "task=infer",
         f"ckpt_path={mdio_checkpoint}",
         f"input={f3_mdio}",
@@ -139,10 +130,10 @@ def test_api_infer_takes_and_gives_xarray_numpy_and_torch(f3_mdio, mdio_checkpoi
     np.testing.assert_array_equal(kept.values[live], amplitude.values[live])
 
 
+@pytest.mark.cli
 def test_an_mdio_output_needs_an_mdio_input(mdio_checkpoint, tmp_path):
     np.save(tmp_path / "in.npy", np.zeros((2, 8, 32), np.float32))
-    run = run_py(
-        str(ROOT / "run.py"),
+    run = cli(
         "task=infer",
         f"ckpt_path={mdio_checkpoint}",
         f"input={tmp_path / 'in.npy'}",

@@ -8,34 +8,7 @@ from promethium.data.segy import SegyFile, segy_to_zarr
 from promethium.data.segy_export import zarr_to_segy
 from promethium.data.store import open_store
 from promethium.errors import DataError
-
-
-def write_prestack(path, n_gathers=4, n_traces=(5, 7, 6, 7), n_samples=50, fmt=1, shuffle=False):
-    """A pre-stack file: gathers of unequal size, IBM floats, realistic headers."""
-    rng = np.random.default_rng(0)
-    records = [(g, t) for g in range(n_gathers) for t in range(n_traces[g])]
-    if shuffle:
-        records = [records[i] for i in rng.permutation(len(records))]
-    spec = segyio.spec()
-    spec.format, spec.samples, spec.tracecount = fmt, list(range(n_samples)), len(records)
-    data = rng.normal(size=(len(records), n_samples)).astype(np.float32) * 1e3
-    with segyio.create(str(path), spec) as f:
-        f.text[0] = segyio.create_text_header({1: "PROMETHIUM TEST FILE", 2: "PRE-STACK IBM"})
-        f.bin.update(hdt=2000, hns=n_samples, format=fmt)
-        for i, (g, t) in enumerate(records):
-            f.header[i] = {
-                segyio.TraceField.TRACE_SEQUENCE_FILE: i + 1,
-                segyio.TraceField.FieldRecord: 100 + g,
-                segyio.TraceField.TraceNumber: t + 1,
-                segyio.TraceField.offset: 25 * t - 50,
-                segyio.TraceField.CDP: 1000 + g * 3 + t,
-                segyio.TraceField.SourceX: 12345 + g,
-                segyio.TraceField.TRACE_SAMPLE_COUNT: n_samples,
-                segyio.TraceField.TRACE_SAMPLE_INTERVAL: 2000,
-            }
-            f.trace[i] = data[i]
-    with segyio.open(str(path), ignore_geometry=True) as f:  # values after IBM rounding
-        return np.stack([f.trace[i] for i in range(f.tracecount)]), records
+from tests.helpers import write_prestack
 
 
 @pytest.mark.parametrize("fmt", [1, 5])
@@ -117,23 +90,15 @@ def test_segy_source_caches_conversion(tmp_path):
     assert open_store(first)[1].shape == (4, 7, 50)
 
 
+@pytest.mark.cli
 def test_conversion_script_round_trip_and_error_exit(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT
+    from tests.helpers import cli
 
     src = tmp_path / "in.sgy"
     write_prestack(src)
-    script = str(ROOT / "scripts" / "segy_to_zarr.py")
 
     def run(*a):
-        return subprocess.run(
-            [sys.executable, script, *map(str, a)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return cli(*map(str, a), script="segy_to_zarr.py", timeout=120)
 
     assert run(src, tmp_path / "s.zarr").returncode == 0
     assert run(tmp_path / "s.zarr", tmp_path / "out.sgy").returncode == 0

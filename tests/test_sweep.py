@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from hydra_plugins.promethium_optuna import search_space
 from hydra_plugins.promethium_optuna.outcomes import outcome
 from hydra_plugins.promethium_optuna.study import DUPLICATE_OF, SURPLUS
 from promethium.errors import ConfigError
-from tests.helpers import ROOT, run_together
+from tests.helpers import ROOT, cli_command, run_together
 
 TINY = [
     "data.source.n_gathers=8",
@@ -57,14 +56,7 @@ SWEEP = [
 
 
 def sweep_cmd(sweep_dir: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        str(ROOT / "run.py"),
-        *SWEEP,
-        f"hydra.sweep.dir={sweep_dir}",
-        *TINY,
-        *extra,
-    ]
+    return cli_command(*SWEEP, f"hydra.sweep.dir={sweep_dir}", *TINY, *extra)
 
 
 def run_sweep(cmd: list[str]) -> None:
@@ -137,6 +129,7 @@ def test_nan_and_errors_are_failures_not_crashes():
     assert outcome(job(optuna.TrialPruned(), JobStatus.FAILED)) == ("pruned", None)
 
 
+@pytest.mark.cli
 def test_sweep_prunes_records_and_writes_results(tmp_path):
     sweep_dir = tmp_path / "sweep"
     run_sweep(sweep_cmd(sweep_dir))
@@ -153,6 +146,7 @@ def test_sweep_prunes_records_and_writes_results(tmp_path):
     assert all(len(t.intermediate_values) < 4 for t in pruned)  # stopped before the end
 
 
+@pytest.mark.cli
 def test_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     sweep_dir = tmp_path / "sweep"
     cmd = sweep_cmd(
@@ -170,6 +164,7 @@ def test_failed_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert "model.depth" in failed[0].user_attrs["promethium:failure"]
 
 
+@pytest.mark.cli
 def test_killed_sweep_resumes_without_losing_or_duplicating_trials(tmp_path):
     sweep_dir = tmp_path / "sweep"
     proc = subprocess.Popen(
@@ -194,6 +189,7 @@ def test_killed_sweep_resumes_without_losing_or_duplicating_trials(tmp_path):
     assert retried[0].params == killed.params
 
 
+@pytest.mark.cli
 def test_joblib_launcher_runs_trials_in_parallel_and_prunes(tmp_path):
     sweep_dir = tmp_path / "sweep"
     cmd = sweep_cmd(
@@ -257,6 +253,7 @@ def test_slurm_launcher_preset_composes():
     assert launcher.tasks_per_node == launcher.gpus_per_node == 1
 
 
+@pytest.mark.cli
 def test_journal_storage_sweeps_and_resumes(tmp_path):
     journal = tmp_path / "study.log"
     extra = [f"hydra.sweeper.storage=journal://{journal}", "trainer.max_epochs=1"]
@@ -270,6 +267,7 @@ def test_journal_storage_sweeps_and_resumes(tmp_path):
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
 
 
+@pytest.mark.cli
 def test_two_sweep_processes_share_one_study_and_finish_n_trials_together(tmp_path):
     journal = tmp_path / "shared.log"
     extra = [
@@ -296,6 +294,7 @@ def test_two_sweep_processes_share_one_study_and_finish_n_trials_together(tmp_pa
     assert {t.user_attrs["job_dir"] for t in complete} == {str(p) for p in jobs}
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize("n_jobs", [1, 3])
 def test_repeated_parameters_reuse_the_completed_trial_instead_of_training_again(tmp_path, n_jobs):
     sweep_dir = tmp_path / "sweep"
@@ -348,6 +347,7 @@ def conditional_space(cfg, trial):
         trial.suggest_categorical("model.attention", [True, False])
 
 
+@pytest.mark.cli
 def test_multi_objective_nsga2_with_custom_search_space(tmp_path):
     sweep_dir = tmp_path / "sweep"
     cmd = sweep_cmd(
@@ -372,6 +372,7 @@ def test_multi_objective_nsga2_with_custom_search_space(tmp_path):
     assert len(results.pareto_front) >= 1 and "best_value" not in results
 
 
+@pytest.mark.cli
 def test_sweep_is_one_mlflow_parent_run_with_a_child_run_per_trial(tmp_path):
     """Parallel trials, a SIGKILL and a resume: one parent run, a child per trial, no lock."""
     from mlflow.tracking import MlflowClient

@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -12,7 +11,7 @@ import torch
 
 from promethium import api
 from promethium.tasks.common import execute as train
-from tests.helpers import ROOT, TINY, TINY_DATA, TINY_MODEL, compose_config
+from tests.helpers import TINY, TINY_DATA, TINY_MODEL, cli_command, compose_config
 
 
 def mlflow_overrides(tmp_path):
@@ -64,9 +63,7 @@ def test_same_seed_gives_identical_metrics(tmp_path):
 
 
 def cli(run_dir, *extra):
-    return [
-        sys.executable,
-        str(ROOT / "run.py"),
+    return cli_command(
         *TINY,
         *TINY_DATA["synthetic"],
         *TINY_MODEL["unet"],
@@ -77,9 +74,10 @@ def cli(run_dir, *extra):
         "trainer.deterministic=true",
         "logger=none",
         *extra,
-    ]
+    )
 
 
+@pytest.mark.cli
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     reference = subprocess.run(cli(tmp_path / "ref"), capture_output=True, text=True, timeout=600)
     assert reference.returncode == 0, reference.stderr[-2000:]

@@ -54,7 +54,7 @@ def test_pinn_refuses_gathers_unless_allowed(tmp_path):
 
 
 def test_trains_straight_from_segy(tmp_path):
-    from tests.test_segy import write_prestack
+    from tests.helpers import write_prestack
 
     write_prestack(tmp_path / "shots.sgy")
     cfg = compose_config(
