@@ -79,21 +79,10 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def build_model(model_cfg: DictConfig | dict) -> PromethiumModel:
-    """Build a network from a ``model`` node: ``name`` selects the registry entry."""
-    params = (
-        OmegaConf.to_container(model_cfg, resolve=True)
-        if isinstance(model_cfg, DictConfig)
-        else dict(model_cfg)
-    )
-    name = params.pop("name", None)
-    if name is None:
-        raise ConfigError(f"model.name: missing; known names: {', '.join(ModelRegistry.names())}")
-    try:
-        return ModelRegistry.build(name, **params)
-    except ConfigError as err:
-        raise err.at("model") from None
-    except TypeError as err:  # unexpected keyword: name the option
-        raise ConfigError(f"model: {err}") from err
+    """Build a network from a ``model`` node (see :meth:`ModelRegistry.from_config`)."""
+    if isinstance(model_cfg, DictConfig):
+        return ModelRegistry.from_config(OmegaConf.to_container(model_cfg, resolve=True))
+    return ModelRegistry.from_config(model_cfg)
 
 
 # Where each task's parameters live, most specific first: an error raised while a task

@@ -44,12 +44,11 @@ def test_pinn_trains_on_wavefields_and_logs_both_terms(tmp_path):
 def test_pinn_refuses_gathers_unless_allowed(tmp_path):
     from promethium.errors import ConfigError
 
-    cfg = compose_config(tmp_path, ["model.velocity=2000"], model="pinn")
+    physics = ["task.kind=physics", "model.velocity=2000"]
+    cfg = compose_config(tmp_path, physics, model="pinn")
     with pytest.raises(ConfigError, match="allow_gathers"):
         train(cfg)
-    cfg = compose_config(
-        tmp_path, ["model.velocity=2000", "model.allow_gathers=true"], model="pinn"
-    )
+    cfg = compose_config(tmp_path, [*physics, "model.allow_gathers=true"], model="pinn")
     assert "val/physics_loss" in train(cfg)
 
 

@@ -18,8 +18,9 @@ from promethium.config import build_collection, build_model, build_node
 from promethium.errors import ConfigError
 from promethium.ml.checkpoints import model_differences, network_from_checkpoint, read_checkpoint
 from promethium.ml.datamodule import SeismicDataModule
-from promethium.ml.module import SeismicLitModule
 from promethium.ml.pruning import pruning_callback
+from promethium.ml.tasks import BaseTask, task_class
+from promethium.models import PhysicsInformedNet
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +32,29 @@ def build_datamodule(cfg: DictConfig) -> SeismicDataModule:
     )
 
 
-def build_module(cfg: DictConfig) -> SeismicLitModule:
-    """The Lightning module: network from the registry plus the task's optimiser and loss."""
+def build_module(cfg: DictConfig) -> BaseTask:
+    """The task of ``task.kind``: network from the registry plus the optimiser and loss.
+
+    Raises:
+        ConfigError: an unknown ``task.kind``, or a network that does not suit it.
+    """
+    cls = task_class(str(cfg.task.get("kind", "interpolation")))
     net = build_model(cfg.model)
+    if isinstance(net, PhysicsInformedNet) and cls.kind != "physics":
+        raise ConfigError(
+            f"task.kind: model=pinn trains with its wave-equation loss, task.kind=physics "
+            f"(got {cls.kind!r}); experiment=pinn_wavefield sets it"
+        )
     if cfg.get("init_from"):
         initial_weights(net, cfg)
-    return SeismicLitModule(
+    return cls(
         net=net,
         optimizer=build_node(cfg, "task.optimizer"),
         scheduler=build_node(cfg, "task.scheduler"),
         loss=build_node(cfg, "task.loss"),
         monitor=cfg.task.monitor,
         config=OmegaConf.to_container(cfg, resolve=True),
-        scaler=build_node(cfg, "normalize"),
+        normalize=build_node(cfg, "normalize"),
     )
 
 

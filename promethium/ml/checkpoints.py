@@ -15,9 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from promethium.config import build_model
 from promethium.errors import ConfigError, DataError, PromethiumError
-from promethium.models import PromethiumModel
+from promethium.models import ModelRegistry, PromethiumModel
 from promethium.models.amplitude import AmplitudeScaler, NormalizedNetwork
 
 
@@ -66,7 +65,7 @@ def network_from_checkpoint(
         DataError: if the saved model config or weights do not make a network.
     """
     try:
-        net = build_model(ckpt["hyper_parameters"]["config"]["model"])
+        net = ModelRegistry.from_config(ckpt["hyper_parameters"]["config"]["model"])
     except PromethiumError as err:
         raise DataError(f"{path}: the checkpoint's model config is not usable ({err})") from err
     state = {
@@ -125,6 +124,32 @@ def load_trained_network(
     config = ckpt["hyper_parameters"]["config"]
     net = with_amplitude_contract(network_from_checkpoint(ckpt, path, key), config, path)
     return net.to(map_location).eval(), config
+
+
+#: task kind (``task.kind``) -> whether inference keeps recorded samples by default: a
+#: network trained to fill missing traces never improves on a recorded one
+KEEPS_OBSERVED: dict[str, bool] = {"interpolation": True, "denoising": False, "physics": True}
+
+
+def task_kind(config: dict[str, Any]) -> str:
+    """The task kind a checkpoint's run config was trained for (``task.kind``).
+
+    Checkpoints written before ``task.kind`` existed did not record it; theirs is the one
+    their recipe implied: ``physics`` for ``model=pinn``, ``interpolation`` when the data
+    hid traces (a ``MissingTraces`` corruption), else ``denoising``.
+    """
+    kind = (config.get("task") or {}).get("kind")
+    if kind:
+        return str(kind)
+    if (config.get("model") or {}).get("name") == "pinn":
+        return "physics"
+    corruption = (config.get("data") or {}).get("corruption") or []
+    entries = corruption if isinstance(corruption, list) else [corruption]
+    hides = any(
+        isinstance(c, dict) and str(c.get("_target_", "")).endswith("MissingTraces")
+        for c in entries
+    )
+    return "interpolation" if hides else "denoising"
 
 
 def model_differences(

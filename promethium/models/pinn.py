@@ -10,7 +10,6 @@ import torch
 from promethium.errors import ConfigError
 from promethium.models.base import PromethiumModel
 from promethium.models.registry import ModelRegistry
-from promethium.physics.wave_loss import WaveEquationLoss
 
 TIME_NAMES = ("t", "time")
 #: store axis names that mark recorded gathers rather than a wavefield on a spatial grid
@@ -19,7 +18,10 @@ GATHER_AXES = ("trace", "offset", "receiver", "channel")
 
 @ModelRegistry.register("pinn")
 class PhysicsInformedNet(PromethiumModel):
-    """A backbone network whose training adds ``physics_weight * WaveEquationLoss``.
+    """A backbone network with the settings of its wave-equation loss.
+
+    Training with ``task.kind=physics`` (:class:`~promethium.ml.tasks.PhysicsInformedTask`)
+    adds ``physics_weight * WaveEquationLoss`` of the output to the data loss.
 
     The input is a wavefield patch ``u(space..., t)``: ``axes`` names the input's axes,
     spatial ones first and time (``t``) last, e.g. ``["z", "x", "t"]`` for 2D snapshots
@@ -101,7 +103,6 @@ class PhysicsInformedNet(PromethiumModel):
         self.axes, self.physics_weight, self.velocity = axes, float(physics_weight), velocity
         self.dt, self.dx, self.order, self.normalize = dt, dx, order, normalize
         self.allow_gathers = allow_gathers
-        self._loss: WaveEquationLoss | None = None
 
     @property
     def space_axes(self) -> list[int]:
@@ -153,31 +154,6 @@ class PhysicsInformedNet(PromethiumModel):
             self.dx = known if len(known) == len(spacing) else None
         if self.dt is None or self.dx is None or any(v is None for v in _as_list(self.dx)):
             raise ConfigError.about("dt", f"sampling unknown (dt={self.dt}, dx={self.dx})")
-        self._loss = None
-
-    def physics_loss(self, pred: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Wave-equation residual of ``pred``, normalised by the input's ``u_tt`` scale.
-
-        The scale comes from the observed (corrupted) input, never the target, so the term
-        is usable where no full target exists (sparse supervision); its constant ratio to
-        the target's scale is absorbed by ``physics_weight``. No autograd graph is needed
-        to evaluate it (finite differences of ``pred``).
-        """
-        if self._loss is None:
-            if self.dt is None or self.dx is None:
-                raise ConfigError.about("dt", "dt and dx are not set and not configured from data")
-            self._loss = WaveEquationLoss(  # its dt, dx errors are this model's parameters
-                self.dt, _as_list(self.dx), order=self.order, normalize=self.normalize
-            )
-        if self.velocity == "field":
-            if "velocity" not in batch:
-                raise ConfigError.about(
-                    "velocity", "'field' needs 'velocity' patches; data has none"
-                )
-            velocity = batch["velocity"]
-        else:
-            velocity = float(self.velocity)
-        return self._loss(pred, velocity=velocity, reference=batch["input"])
 
 
 def _as_list(value: float | Sequence[float]) -> list[float]:

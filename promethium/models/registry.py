@@ -6,7 +6,7 @@ Names are normalised (case, ``-`` and ``_`` ignored) at registration and at look
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from promethium.errors import ConfigError
@@ -77,6 +77,27 @@ class ModelRegistry:
     def build(cls, name: str, **kwargs: Any) -> PromethiumModel:
         """Instantiate the model registered under ``name`` with ``kwargs``."""
         return cls.get(name)(**kwargs)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> PromethiumModel:
+        """Build a network from a plain ``model`` mapping: ``name`` selects the entry.
+
+        The mapping is what a run's ``model`` config node resolves to (and what a
+        checkpoint stores), so networks are rebuilt without Hydra.
+
+        Raises:
+            ConfigError: naming ``model.name`` or the ``model.*`` option that is wrong.
+        """
+        params = dict(config)
+        name = params.pop("name", None)
+        if name is None:
+            raise ConfigError(f"model.name: missing; known names: {', '.join(cls.names())}")
+        try:
+            return cls.build(name, **params)
+        except ConfigError as err:
+            raise err.at("model") from None
+        except TypeError as err:  # unexpected keyword: name the option
+            raise ConfigError(f"model: {err}") from err
 
     @classmethod
     def names(cls) -> list[str]:

@@ -20,7 +20,7 @@ from torch import nn
 
 from promethium.data.mdio import TIME_UNITS
 from promethium.ml.inference import tiled_predict
-from promethium.tasks.common import is_interpolation_model, patch_size
+from promethium.tasks.common import keeps_observed, patch_size
 
 
 def _is_dataarray(data: Any) -> bool:
@@ -69,14 +69,14 @@ def predict_array(
         batch_size: patches per forward pass.
         window: ``cosine``, ``gaussian`` or ``constant``.
         device: where the network runs (default: CUDA if available).
-        keep_observed: recorded traces pass through (default: for interpolation models).
+        keep_observed: recorded traces pass through (default: the trained task kind's).
         dt: sample interval (s), for a contract with a time gain (a DataArray gives its own).
     """
     wrap: Callable[[Any], Any] = lambda values: values  # noqa: E731 - identity
     if _is_dataarray(data):
         data, coord_dt, wrap = _from_dataarray(data)
         dt = dt if dt is not None else coord_dt
-    keep = is_interpolation_model(train_config) if keep_observed is None else keep_observed
+    keep = keeps_observed(keep_observed, train_config)
     tiles = patch_size(patch, train_config, "patch")
     given_tensor = isinstance(data, torch.Tensor)
     # one path for both: a CPU tensor over NumPy memory costs no copy

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from promethium.config import check_config, locate_parameter
 from promethium.errors import ConfigError
 from promethium.files import write_metrics
-from promethium.ml.checkpoints import load_trained_network
+from promethium.ml.checkpoints import KEEPS_OBSERVED, load_trained_network, task_kind
 from promethium.ml.inference.tta import TestTimeAugmentation
 
 log = logging.getLogger("promethium.tasks")
@@ -93,18 +93,13 @@ def load_network(
     return (TestTimeAugmentation(net) if tta else net), config
 
 
-def is_interpolation_model(train_config: dict[str, Any]) -> bool:
-    """Whether a checkpoint was trained to fill missing traces (a ``MissingTraces`` corruption).
+def keeps_observed(setting: bool | None, train_config: dict[str, Any]) -> bool:
+    """``keep_observed`` as set, or (``null``) the trained task kind's default.
 
-    Such a network's output for a recorded trace is never better than the recording,
-    so inference keeps recorded traces as they are by default.
+    Interpolation and physics-informed networks keep recorded traces as they are, a
+    denoiser replaces every sample (:data:`promethium.ml.checkpoints.KEEPS_OBSERVED`).
     """
-    corruption = (train_config.get("data") or {}).get("corruption") or []
-    entries = corruption if isinstance(corruption, list) else [corruption]
-    return any(
-        isinstance(c, dict) and str(c.get("_target_", "")).endswith("MissingTraces")
-        for c in entries
-    )
+    return KEEPS_OBSERVED[task_kind(train_config)] if setting is None else bool(setting)
 
 
 def patch_size(value: Any, train_config: dict[str, Any], key: str) -> list[int] | int:

@@ -45,7 +45,7 @@ from promethium.ml.inference.volumes import ObservedTraces, combine_masks, trace
 from promethium.models.amplitude import sample_interval
 from promethium.tasks.common import (
     checkpoint_path,
-    is_interpolation_model,
+    keeps_observed,
     load_network,
     patch_size,
 )
@@ -147,14 +147,6 @@ def prepare(cfg: DictConfig) -> InferJob:
     settings = {**resume_settings(cfg, ckpt, source, layout, mask), "keep_observed": keep}
     shard = parse_shard(icfg.shard)
     return InferJob(model, source, layout, output, target, settings, shard, observed)
-
-
-def keeps_observed(setting: bool | None, train_config: dict[str, Any]) -> bool:
-    """``infer.keep_observed``; ``null``: on for interpolation models only.
-
-    See :func:`promethium.tasks.common.is_interpolation_model`.
-    """
-    return is_interpolation_model(train_config) if setting is None else bool(setting)
 
 
 def resume_settings(

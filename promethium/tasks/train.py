@@ -15,7 +15,7 @@ from promethium.ml.builders import build_datamodule, build_module, build_trainer
 from promethium.ml.checkpoints import check_resumable, read_checkpoint
 from promethium.ml.datamodule import SeismicDataModule
 from promethium.ml.distributed import is_rank_zero, launches_ranks, share_job_config
-from promethium.ml.module import SeismicLitModule
+from promethium.ml.tasks import BaseTask
 from promethium.ml.tracking import filter_unactionable_warnings, save_run_info, tag_mlflow_runs
 
 log = logging.getLogger("promethium.train")
@@ -65,7 +65,7 @@ def _floats(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def validation_metrics(
-    trainer: pl.Trainer, module: SeismicLitModule, datamodule: SeismicDataModule
+    trainer: pl.Trainer, module: BaseTask, datamodule: SeismicDataModule
 ) -> dict[str, float]:
     """The ``val/*`` metrics of the fitted weights.
 
@@ -121,7 +121,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 def final_metrics(
-    cfg: DictConfig, trainer: pl.Trainer, module: SeismicLitModule, datamodule: SeismicDataModule
+    cfg: DictConfig, trainer: pl.Trainer, module: BaseTask, datamodule: SeismicDataModule
 ) -> dict[str, float]:
     """Validation metrics, the best monitored value and the best checkpoint's test metrics."""
     metrics = validation_metrics(trainer, module, datamodule)
