@@ -77,3 +77,18 @@ def test_trains_on_marmousi_gathers(tmp_path, model):
         model=model,
     )
     assert "val/snr" in train(cfg)
+
+
+def test_an_unseeded_run_trains_and_keeps_the_seed_0_split(tmp_path):
+    from promethium.ml.builders import build_datamodule
+
+    cfg = compose_config(
+        tmp_path, ["seed=null", "trainer=debug", "trainer.enable_progress_bar=false"]
+    )
+    assert cfg.data.seed is None
+    assert torch.isfinite(torch.tensor(train(cfg)["val/snr"]))
+    unseeded, seeded = build_datamodule(cfg), build_datamodule(compose_config(tmp_path, ["seed=0"]))
+    for module in (unseeded, seeded):
+        module.setup("fit")
+    assert unseeded.seed == 0
+    assert unseeded.datasets["val"][0]["input"].equal(seeded.datasets["val"][0]["input"])

@@ -54,7 +54,8 @@ class SeismicDataModule(pl.LightningDataModule):
             is applied in order (:class:`CorruptionChain`).
         augment: clean-patch augmentation applied to training samples.
         cache_dir: where generated or converted stores are cached.
-        seed: seed of the split, the sample keys and the validation corruptions.
+        seed: seed of the split, the sample keys and the validation corruptions;
+            ``None`` (``seed: null``, an unseeded run) keeps those of seed 0.
         pin_memory: pin host memory for faster host-to-GPU copies.
         aux_arrays: extra store arrays delivered with each patch (e.g. ``velocity``).
         path: the store when ``source`` is ``None``.
@@ -81,7 +82,7 @@ class SeismicDataModule(pl.LightningDataModule):
         corruption: Corruption | Sequence[Corruption] | None = None,
         augment: Augmentation | None = None,
         cache_dir: str | Path = "outputs/cache",
-        seed: int = 0,
+        seed: int | None = 0,
         pin_memory: bool = False,
         aux_arrays: Sequence[str] = (),
         path: str | None = None,
@@ -89,6 +90,9 @@ class SeismicDataModule(pl.LightningDataModule):
         amplitude: AmplitudeScaler | None = None,
     ) -> None:
         super().__init__()
+        # seed: null leaves training unseeded, not the data's layout: the split and the
+        # validation corruptions stay those of seed 0, so runs compare and resume alike
+        seed = 0 if seed is None else int(seed)
         self.amplitude = amplitude
         self.source: StoreSource = ZarrSource(path or "") if source is None else source
         if record:  # the data as a survey would have recorded them (self-supervision tests)
