@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from promethium.config import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"  # small real data with provenance (tests/data/README.md)
 CONF = ROOT / "conf"
 
 # A tiny data set and network: a few seconds per epoch on one CPU core.
@@ -185,3 +186,35 @@ def write_prestack(
             f.trace[i] = data[i]
     with segyio.open(str(path), ignore_geometry=True) as f:  # values after IBM rounding
         return np.stack([f.trace[i] for i in range(f.tracecount)]), records
+
+
+def write_f3_line(path: Path, n_inlines: int = 23) -> Any:
+    """A post-stack 2D line from the real F3 crop: its inlines end to end, one ``FieldRecord``.
+
+    As a single 2D line comes: every trace in one record, CDP numbers along the line and
+    inline/crossline headers 0; ``n_inlines`` of the crop's 23 inlines of 18 traces, 75
+    samples at 4 ms. Returns the ``(trace, time)`` amplitudes written.
+    """
+    import numpy as np
+    import segyio
+
+    with segyio.open(str(DATA / "f3_cropped.sgy")) as f:
+        traces = np.stack([np.asarray(t, np.float32) for t in f.trace[:]])
+        sample_format = int(f.format)
+    traces = traces[: n_inlines * 18]
+    spec = segyio.spec()
+    spec.format, spec.samples, spec.tracecount = sample_format, list(range(75)), len(traces)
+    with segyio.create(str(path), spec) as f:
+        f.text[0] = segyio.create_text_header({1: "F3 CROP AS ONE 2D LINE (PROMETHIUM TESTS)"})
+        f.bin.update(hdt=4000, hns=75, format=sample_format)
+        for i, trace in enumerate(traces):
+            f.header[i] = {
+                segyio.TraceField.TRACE_SEQUENCE_FILE: i + 1,
+                segyio.TraceField.FieldRecord: 1,
+                segyio.TraceField.TraceNumber: i + 1,
+                segyio.TraceField.CDP: 1001 + i,
+                segyio.TraceField.TRACE_SAMPLE_COUNT: 75,
+                segyio.TraceField.TRACE_SAMPLE_INTERVAL: 4000,
+            }
+            f.trace[i] = trace.astype(f.dtype)
+    return traces

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,25 +15,139 @@ from promethium.tiling import Region
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Split:
+    """Train / validation / test regions and, in words, what was held out.
+
+    Attributes:
+        train: regions training patches are drawn from.
+        val: validation regions.
+        test: test regions.
+        held_out: what was held out, for the run log and the evaluation report.
+        by: ``regions`` (whole gathers or blocks) or ``blocks`` (stretches of each one).
+    """
+
+    train: list[Region]
+    val: list[Region]
+    test: list[Region]
+    held_out: str
+    by: str = "regions"
+
+
+def _counts(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """How many of ``n`` items validation and test take (at least one when asked for)."""
+    n_val = max(int(round(val_fraction * n)), 1 if val_fraction > 0 else 0)
+    n_test = max(int(round(test_fraction * n)), 1 if test_fraction > 0 else 0)
+    return n_val, n_test
+
+
 def split_regions(
-    regions: Sequence[Region], val_fraction: float, test_fraction: float, seed: int
-) -> tuple[list[Region], list[Region], list[Region]]:
-    """Shuffle whole regions with ``seed`` and split them into train / val / test."""
+    regions: Sequence[Region],
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    patch_size: Sequence[int] | None = None,
+    axis_name: str = "trace",
+) -> Split:
+    """Split whole regions, or, when there are too few, stretches of each region.
+
+    With enough regions (gathers, or blocks of a store without leading axes) they are
+    shuffled with ``seed`` and assigned whole. A survey with too few of them (a single
+    2D line or shot, a small cube) is split along the first patch axis instead (see
+    :func:`split_along_line`), so that the same command trains on any layout.
+
+    Args:
+        regions: the store's regions (:func:`promethium.data.dataset.make_regions`).
+        val_fraction: share held out for validation.
+        test_fraction: share held out for the final test.
+        seed: shuffles whole regions.
+        patch_size: the training patch; its first length sets the gap of a line split.
+        axis_name: name of the first patch axis, for :attr:`Split.held_out`.
+
+    Raises:
+        ConfigError: fractions outside ``[0, 1)``, or a region too short to split.
+    """
     for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
         if not 0.0 <= value < 1.0:
             raise ConfigError.for_parameter(key, value, "a fraction in [0, 1)")
     n = len(regions)
-    n_val = max(int(round(val_fraction * n)), 1 if val_fraction > 0 else 0)
-    n_test = max(int(round(test_fraction * n)), 1 if test_fraction > 0 else 0)
-    if n - n_val - n_test < 1:
-        raise ConfigError.about(
-            "val_fraction",
-            f"with test_fraction, {n} regions (gathers or blocks) cannot give "
-            f"{n_val} validation and {n_test} test regions and still leave one for training",
+    n_val, n_test = _counts(n, val_fraction, test_fraction)
+    if n - n_val - n_test >= 1:
+        order = np.random.default_rng(seed).permutation(n)
+        pick = [regions[i] for i in order]
+        n_train = n - n_val - n_test
+        return Split(
+            pick[n_val + n_test :],
+            pick[:n_val],
+            pick[n_val : n_val + n_test],
+            f"whole regions (gathers or blocks): {n_train} train, {n_val} validation and "
+            f"{n_test} test",
         )
-    order = np.random.default_rng(seed).permutation(n)
-    pick = [regions[i] for i in order]
-    return pick[n_val + n_test :], pick[:n_val], pick[n_val : n_val + n_test]
+    gap = -(-int(patch_size[0]) // 2) if patch_size else 0
+    return split_along_line(_whole_extent(regions), val_fraction, test_fraction, gap, axis_name)
+
+
+def _whole_extent(regions: Sequence[Region]) -> list[Region]:
+    """Blocks of a store without leading axes merged back into one region; others as given."""
+    if not regions or regions[0].lead:
+        return list(regions)
+    lo = [min(r.lo[i] for r in regions) for i in range(len(regions[0].box))]
+    hi = [max(r.hi[i] for r in regions) for i in range(len(regions[0].box))]
+    return [Region.from_bounds((), lo, hi)]
+
+
+def split_along_line(
+    regions: Sequence[Region],
+    val_fraction: float,
+    test_fraction: float,
+    gap: int,
+    axis_name: str = "trace",
+) -> Split:
+    """Cut every region along its first patch axis: ``[train][gap][validation][test]``.
+
+    Every region (gather, line or cube) gives a training stretch, then ``gap`` unused
+    positions (half a patch: no validation or test window overlaps a training window,
+    and none sits right beside one), then the validation and the test stretches at its
+    end, each ``fraction`` of its length (at least one position when asked for).
+
+    Raises:
+        ConfigError: naming ``val_fraction`` when a region is too short for the split.
+    """
+    train: list[Region] = []
+    val: list[Region] = []
+    test: list[Region] = []
+    for region in regions:
+        lo, hi = region.lo[0], region.hi[0]
+        length = hi - lo
+        n_val, n_test = _counts(length, val_fraction, test_fraction)
+        used_gap = gap if n_val + n_test else 0
+        n_train = length - used_gap - n_val - n_test
+        if n_train < 1:
+            raise ConfigError.about(
+                "val_fraction",
+                f"with test_fraction, a region of {length} {axis_name}s cannot hold {n_val} "
+                f"validation and {n_test} test {axis_name}s, a gap of {used_gap} (half the "
+                "patch) and still leave one for training; lower the fractions or "
+                "data.patch_size",
+            )
+        cuts = [lo, lo + n_train, lo + n_train + used_gap, hi - n_test, hi]
+        for target, (a, b) in ((train, cuts[0:2]), (val, cuts[2:4]), (test, cuts[3:5])):
+            if b > a:
+                target.append(_stretch(region, a, b))
+    length = regions[0].hi[0] - regions[0].lo[0] if regions else 0
+    n_val, n_test = _counts(length, val_fraction, test_fraction)
+    used_gap = gap if n_val + n_test else 0
+    held_out = (
+        f"a stretch at the end of each of {len(regions)} region(s), too few to hold out "
+        f"whole ones: of {length} {axis_name}s, {length - n_val - n_test - used_gap} train, "
+        f"a gap of {used_gap}, then {n_val} validation and {n_test} test"
+    )
+    return Split(train, val, test, held_out, by="blocks")
+
+
+def _stretch(region: Region, lo: int, hi: int) -> Region:
+    """``region`` limited to ``[lo, hi)`` on its first patch axis."""
+    return Region(region.lead, (slice(lo, hi), *region.box[1:]), region.key)
 
 
 def warn_if_patch_exceeds(

@@ -5,6 +5,7 @@ Both are corrupted with a fixed seed.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,8 @@ class References:
     attrs: dict[str, Any]
     corruption: Any
     live: np.ndarray | None = None
+    #: what of the training data these are (the test split), in words; "" for a file
+    held_out: str = ""
 
 
 def reference_gathers(cfg: DictConfig) -> References:
@@ -79,17 +82,21 @@ def held_out_gathers(cfg: DictConfig) -> References:
         raise DataError(
             f"{datamodule.path}: the test split holds no gathers; raise data.test_fraction"
         )
-    clean = np.stack([np.asarray(array[r.lead], dtype=np.float32) for r in regions])
+    # the whole time axis of each test region's traces (all of a gather, or the test
+    # stretch of a line too short to hold out whole gathers)
+    traces = [(*r.lead, r.box[0]) for r in regions]
+    clean = np.stack([np.asarray(array[t], dtype=np.float32) for t in traces])
     group, _ = open_store(datamodule.path)
     live = None
     if TRACE_MASK in group:
-        live = np.stack([np.asarray(group[TRACE_MASK][r.lead], dtype=bool) for r in regions])
+        live = np.stack([np.asarray(group[TRACE_MASK][t], dtype=bool) for t in traces])
         clean = clean * live[..., None]
     corruption = datamodule.corruption
     if cfg.evaluate.get("corruption") is not None:  # evaluate.corruption wins, here too
         corruption = make_corruption(build_node(cfg, "evaluate.corruption"))
         bind_store_sampling(corruption, datamodule.store_attrs)
-    return References(clean, datamodule.store_attrs, corruption, live)
+    held_out = datamodule.split.held_out if datamodule.split else ""
+    return References(clean, datamodule.store_attrs, corruption, live, held_out)
 
 
 def scorable(refs: References) -> References:
@@ -112,7 +119,7 @@ def scorable(refs: References) -> References:
         )
     keep = energy > 0
     live = None if refs.live is None else refs.live[keep]
-    return References(clean[keep], refs.attrs, refs.corruption, live)
+    return dataclasses.replace(refs, clean=clean[keep], live=live)
 
 
 def corrupt(clean: np.ndarray, corruption: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -51,6 +51,7 @@ def write_report(
     dx: float,
     panels: int = 3,
     domain: str = "the data's own units",
+    held_out: str = "",
 ) -> Path:
     """Write ``report.md`` and its PNGs into ``out_dir/report``; returns the report path."""
     figures = out_dir / "report"
@@ -62,6 +63,11 @@ def write_report(
         f"samples (dt {dt * 1e3:g} ms). Mean ± standard deviation over gathers; best method "
         "per column in bold (the corrupted input is the baseline to beat, not a candidate).",
         f"Amplitudes and scores in {domain}.",
+        *(
+            [f"The gathers are the training data's test split: held out {held_out}."]
+            if held_out
+            else []
+        ),
         "",
         *_table(summary, best),
         "",

@@ -18,7 +18,7 @@ from promethium.data.dataset import (
     make_regions,
 )
 from promethium.data.sources import CorruptedRecord, StoreSource, ZarrSource
-from promethium.data.splits import split_regions, warn_if_patch_exceeds
+from promethium.data.splits import Split, split_regions, warn_if_patch_exceeds
 from promethium.data.store import open_store
 from promethium.data.transforms import (
     Augmentation,
@@ -114,6 +114,7 @@ class SeismicDataModule(pl.LightningDataModule):
         self.path: Path | None = None
         self.store_attrs: dict = {}
         self.datasets: dict[str, SeismicDataset] = {}
+        self.split: Split | None = None
 
     def _prepare(self) -> Any:
         return self.source.prepare(self.cache_dir)  # its errors name source parameters
@@ -136,7 +137,12 @@ class SeismicDataModule(pl.LightningDataModule):
             )
         warn_if_patch_exceeds(self.patch_size, array.shape, self.store_attrs, self.path)
         regions = make_regions(array.shape, len(self.patch_size))
-        train, val, test = split_regions(regions, self.val_fraction, self.test_fraction, self.seed)
+        names = list(self.store_attrs.get("axis_names") or [])
+        axis = names[array.ndim - len(self.patch_size)] if len(names) == array.ndim else "trace"
+        self.split = split_regions(
+            regions, self.val_fraction, self.test_fraction, self.seed, self.patch_size, axis
+        )
+        train, val, test = self.split.train, self.split.val, self.split.test
         common: dict[str, Any] = dict(
             path=self.path,
             patch_size=self.patch_size,
@@ -165,11 +171,9 @@ class SeismicDataModule(pl.LightningDataModule):
             ),
         }
         log.info(
-            "Data %s: %d train, %d val, %d test regions; %d val / %d test windows",
+            "Data %s: held out %s; %d validation / %d test windows",
             self.path,
-            len(train),
-            len(val),
-            len(test),
+            self.split.held_out,
             len(self.datasets["val"]),
             len(self.datasets["test"]),
         )

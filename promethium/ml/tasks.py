@@ -96,6 +96,21 @@ class BaseTask(pl.LightningModule):
         data = self.losses["data"](pred, batch["target"], batch["mask"], batch.get("live"))
         return {"loss": data, "data_loss": data}
 
+    def loss_names(self) -> list[str]:
+        """The names :meth:`loss_terms` returns (each logged per split)."""
+        return ["loss", "data_loss"]
+
+    def logged_names(self, validates: bool = True) -> list[str]:
+        """Every metric this task logs while fitting, e.g. for ``task.monitor``.
+
+        Args:
+            validates: whether the run has validation data (``val/*`` names).
+        """
+        names = [f"train/{n}" for n in self.loss_names()] + ["train/loss_step", "train/loss_epoch"]
+        if validates:
+            names += [f"val/{n}" for n in (*self.loss_names(), *self.metrics["val"].keys())]
+        return names
+
     def configure_metrics(self) -> nn.ModuleDict:
         """One split's metrics by name (updated in :meth:`update_metrics`)."""
         return nn.ModuleDict(
@@ -273,6 +288,10 @@ class PhysicsInformedTask(BaseTask):
         else:
             velocity = float(net.velocity)
         return self.wave_loss(pred, velocity=velocity, reference=batch["input"])
+
+    def loss_names(self) -> list[str]:
+        """The data terms, plus ``physics_loss`` where the patches have a spatial axis."""
+        return [*super().loss_names(), *(["physics_loss"] if self.net.spatial_dims > 1 else [])]
 
     def loss_terms(
         self, pred: torch.Tensor, batch: dict[str, torch.Tensor]

@@ -13,6 +13,7 @@ gathers, and the run folder gets ``metrics.json``, ``scores.csv`` (per gather),
 from __future__ import annotations
 
 import csv
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -82,11 +83,26 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     np.savez_compressed(out_dir / "evaluation.npz", clean=clean, masks=masks, **outputs)
     _write_csv(out_dir / "scores.csv", per_gather)
     shown = masks if missing else None
-    write_report(out_dir, clean, outputs, shown, summary, best, dt, dx, int(ecfg.panels), domain)
+    write_report(
+        out_dir,
+        clean,
+        outputs,
+        shown,
+        summary,
+        best,
+        dt,
+        dx,
+        int(ecfg.panels),
+        domain,
+        held_out=refs.held_out,
+    )
     log.info(
         "evaluate: %s", ", ".join(f"{k} {_db(v['snr_db']['mean'])}" for k, v in summary.items())
     )
-    return {**_means(summary), "methods": summary, "best": best, "domain": domain}
+    if refs.held_out:
+        log.info("evaluate: the test split of the training data, %s", refs.held_out)
+    extra = {"held_out": refs.held_out} if refs.held_out else {}
+    return {**_means(summary), "methods": summary, "best": best, "domain": domain, **extra}
 
 
 def _means(summary: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -109,7 +125,7 @@ def gained(refs: References, contract: Any) -> References:
         return refs
     gain = contract.gain_curve(0, refs.clean.shape[-1], _seconds(refs.attrs))
     clean = (refs.clean * gain).astype(np.float32)
-    return References(clean, refs.attrs, refs.corruption, refs.live)
+    return dataclasses.replace(refs, clean=clean)
 
 
 def scaled_per_gather(
@@ -165,8 +181,8 @@ def with_hidden_traces(
         "evaluate: gathers %s have no recorded trace hidden and are not scored",
         np.flatnonzero(~hidden).tolist(),
     )
-    kept = References(
-        refs.clean[hidden], refs.attrs, refs.corruption, None if refs.live is None else live[hidden]
+    kept = dataclasses.replace(
+        refs, clean=refs.clean[hidden], live=None if refs.live is None else live[hidden]
     )
     return kept, inputs[hidden], masks[hidden]
 

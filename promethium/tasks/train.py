@@ -110,6 +110,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     info = save_run_info(cfg, output_dir) if rank_zero else {}
     module = build_module(cfg)  # cheap config errors (model, optimiser) before data is made
     datamodule = build_datamodule(cfg)
+    check_monitors(cfg, module, datamodule)
     trainer = build_trainer(cfg)
     if launches_ranks(trainer):
         share_job_config(cfg, output_dir)  # the launched ranks run this job, not argv
@@ -118,6 +119,38 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     # weights_only: never torch's default, which an environment variable can loosen
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     return final_metrics(cfg, trainer, module, datamodule)
+
+
+def check_monitors(cfg: DictConfig, module: BaseTask, datamodule: SeismicDataModule) -> None:
+    """Refuse, before training, a monitored metric the run will never log.
+
+    ``task.monitor`` (the scheduler's and checkpointing's) and the ``monitor`` of every
+    callback (early stopping, an Optuna pruner) must be among the task's logged names;
+    ``val/*`` needs validation data (``data.val_fraction > 0``). Lightning would find
+    out only at the end of the first epoch, with a traceback.
+
+    Raises:
+        ConfigError: naming the key, the metric and the metrics that exist.
+    """
+    limit = OmegaConf.select(cfg, "trainer.limit_val_batches", default=None)
+    validates = datamodule.val_fraction > 0 and limit != 0
+    logged = module.logged_names(validates)
+    monitors = {"task.monitor": str(cfg.task.monitor)}
+    for name, callback in (cfg.get("callbacks") or {}).items():
+        monitor = callback.get("monitor") if isinstance(callback, DictConfig) else None
+        if isinstance(monitor, str) and monitor not in monitors.values():
+            monitors[f"callbacks.{name}.monitor"] = monitor
+    for key, name in monitors.items():
+        if name in logged:
+            continue
+        if name.startswith("val/") and not validates:
+            raise ConfigError(
+                f"{key}: {name} needs validation data, and data.val_fraction="
+                f"{datamodule.val_fraction} (or trainer.limit_val_batches=0) holds none out; "
+                "set data.val_fraction > 0, or monitor a training metric: "
+                "task.monitor=train/loss task.mode=min"
+            )
+        raise ConfigError(f"{key}: got {name!r}; the task logs: {', '.join(logged)}")
 
 
 def final_metrics(
