@@ -30,6 +30,7 @@ log = logging.getLogger("promethium")
 STARTED = time.time()  # before Hydra makes the run folder
 # what a run writes before it does any work: Hydra's files, its log, the run's own record
 SETUP_FILES = ("config_tree.log", "run_info.json")
+FAILED = "failed.txt"  # the last failure of the run in a folder, removed when one succeeds
 
 
 def quote_sweeper_params(argv: list[str]) -> list[str]:
@@ -60,15 +61,22 @@ def run_task(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | list[float] | None:
     """Run one job; return the monitored metric (for multirun sweeps)."""
+    folder = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
     try:
         metrics = run_task(cfg)
     except PromethiumError as err:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # let the sweeper record the failed job and go on
         log.error("%s", err)
-        if HydraConfig.initialized():
-            discard_refused_run(Path(HydraConfig.get().runtime.output_dir), str(err))
+        if folder is not None:
+            discard_refused_run(folder, str(err))
         sys.exit(2)
+    except BaseException as err:  # a crash (or Ctrl-C): the folder says so, then it goes on up
+        if folder is not None and folder.is_dir():
+            mark_failed(folder, f"{type(err).__name__}: {err}")
+        raise
+    if folder is not None:
+        (folder / FAILED).unlink(missing_ok=True)  # an earlier attempt's failure is over
     objectives = cfg.get("objectives")  # several metrics for a multi-objective sweep
     if objectives:
         return [float(metrics.get(name, float("nan"))) for name in objectives]
@@ -82,10 +90,11 @@ def discard_refused_run(folder: Path, error: str) -> None:
 
     A folder this process made that holds only setup files is removed; one that holds
     work (checkpoints, outputs) is marked with ``failed.txt``. A folder that existed
-    before (a resumed run) is left as it was.
+    before (a resumed run) keeps its files and gets this failure's ``failed.txt``.
     """
-    files = [p for p in folder.rglob("*") if p.is_file()]
+    files = [p for p in folder.rglob("*") if p.is_file() and p.name != FAILED]
     if any(p.stat().st_mtime < STARTED - 1 for p in files):
+        mark_failed(folder, error)  # a resumed run: its work stays, marked with this failure
         return
     setup = all(
         p.relative_to(folder).parts[0] == ".hydra" or p.suffix == ".log" or p.name in SETUP_FILES
@@ -95,7 +104,12 @@ def discard_refused_run(folder: Path, error: str) -> None:
         logging.shutdown()  # close the run's log file before its folder goes
         shutil.rmtree(folder, ignore_errors=True)
     else:
-        (folder / "failed.txt").write_text(f"{error}\n")
+        mark_failed(folder, error)
+
+
+def mark_failed(folder: Path, error: str) -> None:
+    """Write ``failed.txt`` (this failure's message, replacing an earlier one's)."""
+    (folder / FAILED).write_text(f"{error}\n")
 
 
 def run_launched_rank() -> bool:

@@ -222,3 +222,24 @@ def test_every_key_and_parameter_named_in_an_error_exists_in_a_composed_config(t
         if not ok:
             missing.append(f"{file}:{line} {kind} {name!r}")
     assert not missing, "errors name keys no composed config has:\n" + "\n".join(missing)
+
+
+def test_failed_txt_holds_the_last_failure_of_a_resumed_run(tmp_path):
+    import importlib.util
+    import os
+
+    from tests.helpers import ROOT
+
+    spec = importlib.util.spec_from_file_location("promethium_run", ROOT / "run.py")
+    assert spec is not None and spec.loader is not None
+    entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(entry)
+    folder = tmp_path / "run"
+    (folder / "checkpoints").mkdir(parents=True)
+    ckpt = folder / "checkpoints" / "last.ckpt"
+    ckpt.write_bytes(b"earlier work")
+    os.utime(ckpt, (entry.STARTED - 60, entry.STARTED - 60))  # written by an earlier run
+    (folder / "failed.txt").write_text("an earlier failure\n")
+    entry.discard_refused_run(folder, "data.path: no such file")
+    assert (folder / "failed.txt").read_text() == "data.path: no such file\n"
+    assert ckpt.read_bytes() == b"earlier work"
