@@ -23,6 +23,7 @@ from pathlib import Path
 from promethium.data.mdio import segy_to_mdio
 from promethium.data.segy import segy_to_zarr
 from promethium.data.segy_export import zarr_to_segy
+from promethium.data.survey import describe, summarise
 from promethium.errors import PromethiumError
 
 #: library parameters that this script takes as options of the same name
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                 compress=args.compress,
                 endian=args.endian,
             )
+            for line in describe(summarise(args.target)):  # what was read, and how
+                print(line)
     except PromethiumError as err:
         param = getattr(err, "param", None)
         message = f"--{err}" if param in PARAMETER_OPTIONS else str(err)  # sort -> --sort

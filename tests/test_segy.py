@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 import segyio
+import zarr
 
 from promethium.data.segy import SegyFile, segy_to_zarr
 from promethium.data.segy_export import zarr_to_segy
 from promethium.data.store import open_store
 from promethium.errors import DataError
-from tests.helpers import write_prestack
+from tests.helpers import write_f3_line, write_prestack
 
 
 @pytest.mark.parametrize("fmt", [1, 5])
@@ -161,3 +162,69 @@ def test_export_checks_every_header_field_against_its_width(tmp_path):
     group.attrs["segy"] = binary
     with pytest.raises(DataError, match="binary Interval would be 40000"):
         zarr_to_segy(store, tmp_path / "out.sgy", progress=False)
+
+
+def test_traces_zero_at_every_sample_are_not_live(tmp_path):
+    # a decimated survey whose missing traces were zeroed but not flagged dead (code 1)
+    src = tmp_path / "line.sgy"
+    traces = write_f3_line(src, n_inlines=2)
+    zeroed = [3, 4, 20]
+    with segyio.open(str(src), "r+", ignore_geometry=True) as f:
+        for i in zeroed:
+            f.trace[i] = np.zeros(traces.shape[1], dtype=f.dtype)
+    store = segy_to_zarr(src, tmp_path / "line.zarr", progress=False)
+    group, data = open_store(store)
+    live = np.asarray(group["trace_mask"][0])
+    assert np.flatnonzero(~live).tolist() == zeroed
+    np.testing.assert_array_equal(data[0, live], traces[live])
+
+
+def test_filled_dead_traces_are_written_live_and_the_store_keeps_their_code(tmp_path):
+    src = tmp_path / "line.sgy"
+    write_f3_line(src, n_inlines=2)
+    with segyio.open(str(src), "r+", ignore_geometry=True) as f:
+        for i in (5, 6):
+            f.header[i] = {segyio.TraceField.TraceIdentificationCode: 2}
+    store = segy_to_zarr(src, tmp_path / "line.zarr", progress=False)
+    group = zarr.open_group(str(store), mode="r+")
+    group["amplitude"][0, 5] = np.linspace(1, 2, 75, dtype=np.float32)  # as inference fills
+    out = zarr_to_segy(store, tmp_path / "out.sgy", progress=False)
+    field = segyio.TraceField.TraceIdentificationCode
+    with segyio.open(str(src), ignore_geometry=True) as f:
+        before = np.asarray(f.attributes(field)[:])
+    with segyio.open(str(out), ignore_geometry=True) as f:
+        codes = np.asarray(f.attributes(field)[:])
+    assert codes[5] == 1 and codes[6] == 2  # filled: live; still empty: dead
+    np.testing.assert_array_equal(np.delete(codes, [5, 6]), np.delete(before, [5, 6]))
+    assert group["headers/TraceIdentificationCode"][0, 5] == 2
+
+
+def test_summary_counts_the_layout_and_suggests_the_sort(tmp_path):
+    from promethium.data.survey import describe, summarise
+    from tests.helpers import DATA
+
+    line = tmp_path / "line.sgy"
+    write_f3_line(line, n_inlines=3)
+    with segyio.open(str(line), "r+", ignore_geometry=True) as f:
+        f.header[7] = {segyio.TraceField.TraceIdentificationCode: 2}
+    summary = summarise(segy_to_zarr(line, tmp_path / "line.zarr", progress=False))
+    assert {k: summary[k] for k in ("gathers", "traces_per_gather", "live", "dead", "absent")} == {
+        "gathers": 1,
+        "traces_per_gather": [54, 54, 54],
+        "live": 53,
+        "dead": 1,
+        "absent": 0,
+    }
+    assert summary["dt_ms"] == pytest.approx(4.0) and summary["samples"] == 75
+    assert "split it along the line" in summary["suggestion"]
+    cube = segy_to_zarr(DATA / "f3_withdead.sgy", tmp_path / "cube.zarr", progress=False)
+    text = describe(summarise(cube))
+    assert text[0] == "format IBM float32, big-endian; 75 samples at 4 ms"
+    assert "23 x 18" in text[-1] and "--sort INLINE_3D CROSSLINE_3D" in text[-1]
+    by_cube = segy_to_zarr(
+        DATA / "f3_withdead.sgy",
+        tmp_path / "c2.zarr",
+        ["INLINE_3D", "CROSSLINE_3D"],
+        progress=False,
+    )
+    assert summarise(by_cube)["absent"] == 414 - 239 and summarise(by_cube)["suggestion"] is None

@@ -176,9 +176,9 @@ def segy_to_zarr(
 
     Samples of every format segyio reads (IBM and IEEE floats, 1- to 8-byte integers)
     become float32 in the survey's own units. Grid positions with no trace (absent from
-    a post-stack cube, or beyond a short gather) and traces flagged dead are zero and
-    ``False`` in the store's boolean ``trace_mask`` (MDIO's name), which training and
-    inference use as the record's live traces.
+    a post-stack cube, or beyond a short gather), traces flagged dead and traces that are
+    zero at every sample are zero and ``False`` in the store's boolean ``trace_mask``
+    (MDIO's name), which training and inference use as the record's live traces.
 
     Args:
         segy_path: input file.
@@ -256,7 +256,7 @@ def _write_traces(
     )
     group.create_array("trace_index", shape=grid.shape, dtype="int64")[...] = grid
     live = live_traces(f, grid)
-    group.create_array(TRACE_MASK, shape=grid.shape, dtype="bool")[...] = live
+    mask = group.create_array(TRACE_MASK, shape=grid.shape, dtype="bool")
     valid = grid >= 0
     for name, byte in HEADER_FIELDS.items():
         values = np.zeros(grid.shape, dtype=np.int32)
@@ -264,7 +264,12 @@ def _write_traces(
         group.create_array(f"headers/{name}", shape=grid.shape, dtype="int32")[...] = values
     rows = track(range(grid.shape[0]), description="SEG-Y -> Zarr", disable=not progress)
     for g in rows:
-        data[g] = _read_gather(f, grid[g], n_samples) * live[g][:, None]
+        gather = _read_gather(f, grid[g], n_samples) * live[g][:, None]
+        # a trace that is zero at every sample recorded nothing (a decimated or muted
+        # trace written without the dead code): never a target, filled by inference
+        live[g] &= np.any(gather != 0, axis=-1)
+        data[g] = gather
+    mask[...] = live
 
 
 def _default_axes(sort: Sequence[str]) -> list[str]:

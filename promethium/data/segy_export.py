@@ -18,7 +18,7 @@ import segyio
 import zarr
 from rich.progress import track
 
-from promethium.data.segy import HEADER_FIELDS, SEGY_FORMATS
+from promethium.data.segy import DEAD_TRACE_CODE, HEADER_FIELDS, SEGY_FORMATS
 from promethium.data.store import open_store
 from promethium.errors import ConfigError, DataError
 from promethium.files import refuse_existing, replace_atomically
@@ -36,6 +36,9 @@ def _field_bytes(fields: dict[str, int], end: int) -> dict[int, int]:
 
 
 TRACE_FIELD_BYTES = _field_bytes(HEADER_FIELDS, 241)
+CODE_FIELD = int(segyio.TraceField.TraceIdentificationCode)
+#: TraceIdentificationCode of a live seismic trace
+SEISMIC_TRACE_CODE = 1
 BINARY_FIELD_BYTES = _field_bytes(BINARY_FIELDS, 3601)
 
 
@@ -326,6 +329,11 @@ def _write_segy(
             block = np.asarray(data[g])
             for t in np.flatnonzero(grid[g] >= 0):
                 position = int(grid[g, t])
-                out.header[position] = {HEADER_FIELDS[k]: int(v[g, t]) for k, v in fields.items()}
+                header = {HEADER_FIELDS[k]: int(v[g, t]) for k, v in fields.items()}
+                if header.get(CODE_FIELD) == DEAD_TRACE_CODE and block[t].any():
+                    # a trace that was dead and now holds data (filled by inference) is
+                    # live, or the next program drops it; the input's store keeps the code
+                    header[CODE_FIELD] = SEISMIC_TRACE_CODE
+                out.header[position] = header
                 out.trace[position] = convert(block[t])
     convert.report(where)
