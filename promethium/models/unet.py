@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -9,6 +11,7 @@ from promethium.errors import ConfigError
 from promethium.models import layers
 from promethium.models.base import PromethiumModel, check_encoder_decoder, level_channels
 from promethium.models.blocks import AttentionGate, Upsample, conv_block
+from promethium.models.features import check_inputs, input_features, linear_fill
 from promethium.models.registry import ModelRegistry
 
 
@@ -49,9 +52,15 @@ class UNet(PromethiumModel):
         act: activation name (see :data:`promethium.models.layers.ACTIVATIONS`).
         dropout: dropout probability in each block.
         upsample: ``transpose`` (transposed conv) or ``interp`` (interpolation + 1x1 conv).
-        residual_output: predict a correction added to the input (needs ``in == out`` channels).
+        residual_output: ``False``; ``True``: predict a correction added to the input
+            (needs ``in == out`` channels); ``linear``: a correction added to the input's
+            linear fill across traces (:func:`promethium.models.features.linear_fill`).
         pad_mode: ``constant`` (zeros), ``reflect`` or ``replicate`` padding to the multiple.
         stem_stride: 2 (level 0 at half resolution, default) or 1 (full resolution).
+        inputs: what the network sees (:mod:`promethium.models.features`): ``data``
+            first, then optionally ``mask`` (where traces are recorded) and ``linear``
+            (the classical fill of the missing traces); more than ``data`` needs
+            ``in_channels == 1`` and a trace axis.
 
     """
 
@@ -71,26 +80,40 @@ class UNet(PromethiumModel):
         act: str = "leaky_relu",
         dropout: float = 0.0,
         upsample: str = "transpose",
-        residual_output: bool = False,
+        residual_output: bool | str = False,
         pad_mode: str = "constant",
         stem_stride: int = 2,
+        inputs: Sequence[str] = ("data",),
     ) -> None:
         super().__init__(spatial_dims, in_channels, out_channels)
+        if residual_output not in (False, True, "linear"):
+            raise ConfigError.for_parameter(
+                "residual_output", residual_output, "false, true, linear"
+            )
         check_encoder_decoder(
-            depth, base_channels, pad_mode, residual_output, in_channels, out_channels
+            depth, base_channels, pad_mode, bool(residual_output), in_channels, out_channels
         )
         if stem_stride not in (1, 2):
             raise ConfigError.for_parameter("stem_stride", stem_stride, "1, 2")
+        self.inputs = check_inputs(inputs, spatial_dims)
+        if (len(self.inputs) > 1 or residual_output == "linear") and in_channels != 1:
+            raise ConfigError.about(
+                "inputs", "mask, linear and residual_output=linear need in_channels 1"
+            )
+        if residual_output == "linear" and spatial_dims == 1:
+            raise ConfigError.about(
+                "residual_output", "linear needs a trace axis (spatial_dims >= 2)"
+            )
         self.depth, self.residual_output, self.pad_mode = depth, residual_output, pad_mode
         self.stem_stride = stem_stride
         chans = level_channels(base_channels, channel_multiplier, depth)
         block = dict(norm=norm, act=act, dropout=dropout)
-        stem_in = in_channels
+        stem_in = in_channels * len(self.inputs)
         self.entry: nn.Module = nn.Identity()
         self.exit: nn.Module = nn.Identity()
         if stem_stride == 2:
             conv = layers.conv(spatial_dims)
-            self.entry = conv(in_channels, chans[0], 3, stride=2, padding=1)
+            self.entry = conv(stem_in, chans[0], 3, stride=2, padding=1)
             self.exit = layers.conv_transpose(spatial_dims)(chans[0], chans[0], 2, stride=2)
             stem_in = chans[0]
         self.stem = conv_block(residual, spatial_dims, stem_in, chans[0], **block)
@@ -117,7 +140,8 @@ class UNet(PromethiumModel):
         """``(B, C_in, *S) -> (B, C_out, *S)``."""
         self.check_input(x)
         multiple = self.stem_stride * 2**self.depth
-        padded, spatial = layers.pad_to_multiple(x, multiple, self.pad_mode)
+        features = input_features(x, self.inputs)
+        padded, spatial = layers.pad_to_multiple(features, multiple, self.pad_mode)
         skips = [self.stem(self.entry(padded))]
         for pool, encoder in zip(self.down_pools, self.encoders, strict=True):
             skips.append(encoder(pool(skips[-1])))
@@ -129,4 +153,6 @@ class UNet(PromethiumModel):
                 skip = self.gates[level](skip, h)
             h = self.decoders[level](torch.cat([skip, h], dim=1))
         out = layers.crop_to(self.head(self.exit(h)), spatial)
+        if self.residual_output == "linear":
+            return out + linear_fill(x)
         return out + x if self.residual_output else out
