@@ -70,6 +70,7 @@ def test_a_2d_line_trains_and_evaluates_with_the_readme_commands(tmp_path):
     cfg = compose_config(tmp_path, [*survey, *SHORT], tiny=False, data="segy")
     metrics = execute(cfg)
     assert metrics["val/snr_global_missing"] == metrics["val/snr_global_missing"]  # not NaN
+    assert metrics["density/survey"] == 1.0 and metrics["density/trained"] == 0.5
 
     from promethium.ml.builders import build_datamodule
 
@@ -84,18 +85,46 @@ def test_a_2d_line_trains_and_evaluates_with_the_readme_commands(tmp_path):
         for _, start in windows:  # no held-out window reaches a training window
             assert start[0] >= train.hi[0] + patch // 2
 
-    evaluation = compose_config(
-        tmp_path,
-        ["task=evaluate", *survey, f"ckpt_path={tmp_path / 'run/checkpoints/last.ckpt'}"],
-        tiny=False,
-        data="segy",
-    )
+    evaluation_args = [
+        "task=evaluate",
+        *survey,
+        f"ckpt_path={tmp_path / 'run/checkpoints/best.ckpt'}",  # the README's
+    ]
+    evaluation = compose_config(tmp_path, evaluation_args, tiny=False, data="segy")
     result = execute(evaluation)
     assert "62 validation and 62 test" in result["held_out"]
     report = (tmp_path / "run" / "report.md").read_text()
     assert "held out a stretch at the end of each of 1 region(s)" in report
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["held_out"] == result["held_out"]
+    # a fully recorded line: the recipe's corruption, half of the traces hidden
+    assert saved["densities"] == {"survey": 1.0, "evaluated": 0.5, "trained": 0.5}
+
+    # the same line missing half of its traces: scored at its own density, every
+    # recorded test trace once, from the pass that hid it
+    import numpy as np
+    import segyio
+
+    decimated = tmp_path / "decimated.sgy"
+    traces = write_f3_line(decimated)
+    with segyio.open(str(decimated), "r+", ignore_geometry=True) as f:
+        for i in range(1, len(traces), 2):
+            f.header[i] = {segyio.TraceField.TraceIdentificationCode: 2}
+    on_survey = [o.replace(str(tmp_path / "line.sgy"), str(decimated)) for o in evaluation_args]
+    result = execute(compose_config(tmp_path, on_survey, tiny=False, data="segy"))
+    densities = result["densities"]
+    assert densities["survey"] == pytest.approx(0.5, abs=0.02)
+    assert densities["evaluated"] == pytest.approx(0.8 * densities["survey"], abs=0.02)
+    # the recipe's corruption on this survey: half of its recorded traces
+    assert densities["trained"] == pytest.approx(0.5 * densities["survey"])
+    scored = np.load(tmp_path / "run" / "evaluation.npz")
+    live = np.abs(scored["clean"]).max(axis=-1) > 0
+    assert live.sum() == pytest.approx(0.5 * live.size, abs=2)
+    # every recorded trace is filled by each method (none is left as the zero input)
+    assert (np.abs(scored["linear_interpolation"]).max(axis=-1)[live] > 0).all()
+    # the input and mask saved (and shown) are the first pass's: 4 of 5 recorded traces
+    kept = scored["masks"].astype(bool)
+    assert not kept[~live].any() and kept.sum() == pytest.approx(0.8 * live.sum(), abs=3)
 
 
 @pytest.mark.parametrize(

@@ -89,3 +89,12 @@ def test_qc_figures_show_the_prediction_the_task_makes_through_its_normalization
     assert panels["prediction"] == pytest.approx(scaled, abs=1e-4)
     assert abs(panels["prediction"] - raw).max() > 1.0  # the unscaled network is another thing
     assert panels["difference"] == pytest.approx(target[0].numpy() - scaled, abs=1e-3)
+
+
+def test_overall_eta_extrapolates_the_steps_made() -> None:
+    from promethium.ml.callbacks import overall_eta
+
+    assert overall_eta(30.0, 10, 130) == "0:06:00"  # 3 s a step, 120 steps left
+    assert overall_eta(5000.0, 1, 2) == "1:23:20"
+    assert overall_eta(0.0, 0, 100) == "?"
+    assert overall_eta(9.0, 100, 100) == "0:00:00"

@@ -16,10 +16,18 @@ def test_fast_dev_run_end_to_end(tmp_path):
     assert "test/snr" in saved
 
 
-def test_one_epoch_writes_checkpoints_and_tensorboard(tmp_path):
+def test_one_epoch_writes_checkpoints_and_tensorboard(tmp_path, caplog):
     cfg = compose_config(tmp_path, ["trainer.max_epochs=2"])
-    metrics = train(cfg)
+    with caplog.at_level("INFO", logger="promethium"):
+        metrics = train(cfg)
     run = tmp_path / "run"
+    # the run ends with the monitored figure and where the checkpoints are
+    outcome = [r.getMessage() for r in caplog.records if r.getMessage().startswith("trained")]
+    (best,) = [p for p in (run / "checkpoints").glob("*.ckpt") if p.name != "last.ckpt"]
+    assert outcome == [
+        f"trained 2 epochs: val/snr {metrics['val/snr']:.4g} (best {metrics['val/snr_best']:.4g})"
+        f"; checkpoints: best {best}, last {run / 'checkpoints' / 'last.ckpt'}"
+    ]
     assert (run / "checkpoints" / "last.ckpt").exists()
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert metrics["val/snr_best"] >= metrics["val/snr"] - 1e-6
@@ -92,3 +100,13 @@ def test_an_unseeded_run_trains_and_keeps_the_seed_0_split(tmp_path):
         module.setup("fit")
     assert unseeded.seed == 0
     assert unseeded.datasets["val"][0]["input"].equal(seeded.datasets["val"][0]["input"])
+
+
+def test_last_ckpt_holds_the_last_epoch_when_the_metric_did_not_improve(tmp_path):
+    # the corrupted input's SNR does not change with the network: only epoch 0 is the best
+    cfg = compose_config(tmp_path, ["trainer.max_epochs=3", "task.monitor=val/snr_global_input"])
+    train(cfg)
+    checkpoints = tmp_path / "run" / "checkpoints"
+    last = torch.load(checkpoints / "last.ckpt", weights_only=True)
+    (best,) = [p for p in checkpoints.glob("*.ckpt") if p.name != "last.ckpt"]
+    assert last["epoch"] == 2 and torch.load(best, weights_only=True)["epoch"] == 0

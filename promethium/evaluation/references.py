@@ -15,7 +15,12 @@ from omegaconf import DictConfig
 
 from promethium.config import build_node
 from promethium.data.store import TRACE_MASK, open_store
-from promethium.data.transforms import bind_store_sampling, make_corruption
+from promethium.data.transforms import (
+    CorruptionChain,
+    MissingTraces,
+    bind_store_sampling,
+    make_corruption,
+)
 from promethium.errors import ConfigError, DataError
 from promethium.ml.builders import build_datamodule
 from promethium.ml.inference.io import open_input
@@ -133,3 +138,101 @@ def corrupt(clean: np.ndarray, corruption: Any, seed: int) -> tuple[np.ndarray, 
         [np.broadcast_to(p[1], g.shape)[..., 0] for p, g in zip(pairs, clean, strict=True)]
     )
     return inputs, masks
+
+
+@dataclass
+class Pass:
+    """One evaluation pass: an input every method fills, and the traces it is scored on.
+
+    ``inputs`` ``(G, trace, time)``; ``masks`` ``(G, trace)``, 1 where the input holds the
+    recorded trace; ``scored`` ``(G, trace)`` bool, the traces whose outputs this pass
+    contributes to the scores.
+    """
+
+    inputs: np.ndarray
+    masks: np.ndarray
+    scored: np.ndarray
+
+
+def removes_traces_only(corruption: Any) -> bool:
+    """Whether the corruption only removes traces (``MissingTraces``, alone or chained)."""
+    parts = corruption.corruptions if isinstance(corruption, CorruptionChain) else [corruption]
+    return bool(parts) and all(isinstance(c, MissingTraces) for c in parts)
+
+
+def survey_folds(live: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Each recorded trace's fold, ``0..folds-1`` at random, evenly per gather; -1 if dead."""
+    rng = np.random.default_rng(seed)
+    fold = np.full(live.shape, -1, dtype=np.int64)
+    for g in range(len(live)):
+        idx = np.flatnonzero(live[g])
+        fold[g, rng.permutation(idx)] = np.arange(idx.size) % folds
+    return fold
+
+
+def evaluation_passes(
+    refs: References, folds: int, seed: int, configured: bool
+) -> tuple[References, list[Pass], dict[str, float]]:
+    """The inputs an evaluation fills, at the survey's own trace density where it can.
+
+    A field survey that already misses traces is filled at its own density: re-hiding
+    half of its recorded traces (the training corruption) would score the methods on a
+    sparser input than the one they fill. So when the survey misses traces, the
+    corruption only removes traces and none is configured for evaluate itself
+    (``configured``), its recorded traces are hidden in ``folds`` disjoint random sets,
+    one per pass: each input keeps ``(folds - 1) / folds`` of the recorded traces, and
+    every recorded trace is scored once, from the pass that hid it. Otherwise one pass
+    applies the corruption (seeded).
+
+    Returns:
+        The references (gathers with nothing hidden dropped), the passes, and the trace
+        densities (fractions of the grid): ``survey`` (recorded) and ``evaluated`` (held
+        by the inputs).
+    """
+    live = refs.live if refs.live is not None else np.ones(refs.clean.shape[:2], dtype=bool)
+    survey = float(live.mean())
+    if folds > 1 and survey < 1 and not configured and removes_traces_only(refs.corruption):
+        fold = survey_folds(live, folds, seed)
+        passes = []
+        for k in range(folds):
+            keep = live & (fold != k)
+            inputs = (refs.clean * keep[..., None]).astype(np.float32)
+            passes.append(Pass(inputs, keep.astype(np.float32), fold == k))
+        evaluated = float((live & (fold != 0)).mean())
+        log.info(
+            "evaluate: at the survey's own density: %d passes, each hiding a fifth of the "
+            "recorded traces"
+            if folds == 5
+            else "evaluate: at the survey's own density: %d passes",
+            folds,
+        )
+        return refs, passes, {"survey": survey, "evaluated": evaluated}
+    inputs, masks = corrupt(refs.clean, refs.corruption, seed)
+    refs, inputs, masks = with_hidden_traces(refs, inputs, masks)
+    held = masks.astype(bool) & (refs.live if refs.live is not None else True)
+    scored = np.ones(masks.shape, dtype=bool)
+    return refs, [Pass(inputs, masks, scored)], {"survey": survey, "evaluated": float(held.mean())}
+
+
+def with_hidden_traces(
+    refs: References, inputs: np.ndarray, masks: np.ndarray
+) -> tuple[References, np.ndarray, np.ndarray]:
+    """Drop gathers in which the corruption hid no recorded trace, when it removes traces.
+
+    With traces removed elsewhere, such a gather is returned unchanged by every method
+    (recorded traces are kept), and its error of exactly zero would swamp the means.
+    """
+    live = refs.live if refs.live is not None else np.ones(masks.shape, dtype=bool)
+    hidden = ((masks == 0) & live).any(axis=1)
+    if not (masks == 0).any() or hidden.all():
+        return refs, inputs, masks
+    if not hidden.any():
+        raise DataError("evaluate: the corruption hid no recorded trace in any gather")
+    log.warning(
+        "evaluate: gathers %s have no recorded trace hidden and are not scored",
+        np.flatnonzero(~hidden).tolist(),
+    )
+    kept = dataclasses.replace(
+        refs, clean=refs.clean[hidden], live=None if refs.live is None else live[hidden]
+    )
+    return kept, inputs[hidden], masks[hidden]

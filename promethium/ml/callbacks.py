@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
-from lightning.pytorch.callbacks import ModelCheckpoint
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
 
 def rebase_paths(state: dict[str, Any], old: str, new: str) -> dict[str, Any]:
@@ -30,6 +32,11 @@ class RunFolderCheckpoint(ModelCheckpoint):
     changed, so a resumed copy of a run wrote ``last-v1.ckpt`` beside a stale
     ``last.ckpt`` and tested the old folder's best checkpoint. Paths under the saved
     ``dirpath`` are rebased onto the current one instead.
+
+    ``last.ckpt`` is written at the end of every epoch. Lightning (2.6) writes it only
+    when a top-k checkpoint was saved in the same step, so an epoch that did not improve
+    the monitored metric left ``last.ckpt`` at the last improvement: ``ckpt_path=last``
+    resumed from there, and "last" was not the last weights.
     """
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -37,3 +44,59 @@ class RunFolderCheckpoint(ModelCheckpoint):
         if old and self.dirpath and os.path.normpath(old) != os.path.normpath(self.dirpath):
             state_dict = rebase_paths(state_dict, os.path.normpath(old), self.dirpath)
         super().load_state_dict(state_dict)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
+
+    def _save_last_if_missed(self, trainer: pl.Trainer) -> None:
+        """Write ``last.ckpt`` for this step if the hook above did not."""
+        if not self.save_last or self._should_skip_saving_checkpoint(trainer):
+            return  # off, in sanity checking or fast_dev_run, or saved at this step
+        self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+def overall_eta(elapsed_s: float, done: int, total: int) -> str:
+    """``H:MM:SS`` left for ``total`` steps at the rate of the ``done`` ones so far."""
+    if done <= 0 or total <= done:
+        return "0:00:00" if total and total <= done else "?"
+    seconds = int(round(elapsed_s / done * (total - done)))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class RunProgressBar(TQDMProgressBar):
+    """Lightning's tqdm bar, with the epoch out of the total and the whole run's ETA.
+
+    The bar's description is ``Epoch E/N`` (1-based, ``N`` from ``trainer.max_epochs``)
+    and its postfix gains ``eta``, the time left for every step of the run at the rate
+    of the steps this process has made (Lightning's own bar shows one epoch's).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._started: float | None = None
+        self._first_step = 0
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._started, self._first_step = time.perf_counter(), trainer.global_step
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{total}")
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        items = super().get_metrics(trainer, pl_module)
+        if self._started is not None:
+            total = trainer.estimated_stepping_batches
+            done = trainer.global_step - self._first_step
+            left = int(total) - self._first_step if total != float("inf") else 0
+            items["eta"] = overall_eta(time.perf_counter() - self._started, done, left)
+        return items

@@ -192,7 +192,8 @@ class BaseTask(pl.LightningModule):
         metrics = self.metrics[split]
         self.update_metrics(metrics, pred, batch)
         for name, metric in metrics.items():
-            self.log(f"{split}/{name}", metric, prog_bar=name == "snr", on_epoch=True)
+            shown = name == "snr" or f"{split}/{name}" == self.monitor  # and the monitored
+            self.log(f"{split}/{name}", metric, prog_bar=shown, on_epoch=True)
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         """Accumulate validation loss and metrics."""

@@ -113,3 +113,21 @@ def patch_size(value: Any, train_config: dict[str, Any], key: str) -> list[int] 
         if not value:
             raise ConfigError(f"{key}: the checkpoint has no training patch size; set one")
     return OmegaConf.to_object(value) if OmegaConf.is_config(value) else value
+
+
+def trained_densities(train_config: Any, survey: float) -> dict[str, float]:
+    """``trained``: the trace density the network trains and validates at on this survey.
+
+    The checkpoint's ``MissingTraces`` corruption removes ``fraction`` of each patch's
+    recorded traces (``of_live``; without it, of all positions): trained on the survey
+    evaluated (the README's commands), the density is the survey's times what is kept.
+    """
+    corruption = (train_config or {}).get("data", {}).get("corruption") or []
+    if isinstance(corruption, dict):
+        corruption = [corruption]
+    kept = 1.0
+    for entry in corruption:
+        if not str(entry.get("_target_", "")).endswith("MissingTraces"):
+            return {}
+        kept *= 1.0 - float(entry.get("fraction", 0.5))
+    return {"trained": survey * kept} if corruption else {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -26,11 +27,17 @@ from omegaconf import DictConfig
 from promethium.errors import ConfigError, DataError
 from promethium.evaluation.methods import methods_for
 from promethium.evaluation.metrics import METRICS, score, summarise
-from promethium.evaluation.references import References, corrupt, held_out_gathers, scorable
+from promethium.evaluation.references import (
+    Pass,
+    References,
+    evaluation_passes,
+    held_out_gathers,
+    scorable,
+)
 from promethium.evaluation.report import write_report
 from promethium.ml.inference import tiled_predict
 from promethium.models.amplitude import AmplitudeScaler, sample_interval
-from promethium.tasks.common import load_network, patch_size
+from promethium.tasks.common import load_network, patch_size, trained_densities
 
 log = logging.getLogger("promethium.evaluate")
 
@@ -50,17 +57,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     network, train_config = load_network(cfg, bool(ecfg.get("tta", False)))
     contract = getattr(network, "scaler", None)
     refs = gained(scorable(held_out_gathers(cfg)), contract)
-    clean, attrs = refs.clean, refs.attrs
-    inputs, masks = corrupt(clean, refs.corruption, int(ecfg.seed))
-    refs, inputs, masks = with_hidden_traces(refs, inputs, masks)
-    inputs, clean = scaled_per_gather(inputs, refs.clean, contract)
+    configured = ecfg.get("corruption") is not None
+    folds = int(ecfg.get("folds") or 0)
+    refs, passes, densities = evaluation_passes(refs, folds, int(ecfg.seed), configured)
+    densities.update(trained_densities(train_config, densities["survey"]))
+    scales = gather_scales(passes[0].inputs, contract)
+    refs = dataclasses.replace(refs, clean=refs.clean / scales)
+    passes = [dataclasses.replace(p, inputs=p.inputs / scales) for p in passes]
     scaler, domain = in_contract_domain(contract)
-    dt = float(attrs["dt"])
-    dx = next((float(v) for v in attrs.get("dx", [])[::-1] if v), 1.0)
-    missing = bool((masks == 0).any())
     patch = patch_size(ecfg.patch_size, train_config, "evaluate.patch_size")
 
-    def predict() -> np.ndarray:
+    def predict(inputs: np.ndarray, masks: np.ndarray, missing: bool) -> np.ndarray:
         out = tiled_predict(
             network, inputs, patch, ecfg.overlap, ecfg.batch_size, device=ecfg.device, scaler=scaler
         )
@@ -69,40 +76,102 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             out = np.where(masks[..., None].astype(bool), inputs, out)
         return out
 
-    methods = {"network": predict, **methods_for(cfg, inputs, masks, clean, dt, dx, missing)}
-    outputs, runtime = run_methods(inputs, methods)
-    if refs.live is not None:  # a field reference's dead traces: nothing to score there
-        outputs = {name: out * refs.live[..., None] for name, out in outputs.items()}
-    per_gather = {n: score(o, clean, masks if missing else None) for n, o in outputs.items()}
+    outputs, runtime = fill_passes(cfg, refs, passes, predict)
+    # one pass: its own mask; passes at the survey's density: every recorded trace hidden once
+    masks = passes[0].masks if len(passes) == 1 else np.zeros_like(passes[0].masks)
+    missing = bool((masks == 0).any())
+    per_gather = {n: score(o, refs.clean, masks if missing else None) for n, o in outputs.items()}
     summary: dict[str, dict[str, Any]] = {
         name: {**summarise(s), "runtime_s": runtime[name]} for name, s in per_gather.items()
     }
     best = _best_methods(summary)
-    out_dir = Path(cfg.paths.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out_dir / "evaluation.npz", clean=clean, masks=masks, **outputs)
-    _write_csv(out_dir / "scores.csv", per_gather)
-    shown = masks if missing else None
-    write_report(
-        out_dir,
-        clean,
-        outputs,
-        shown,
-        summary,
-        best,
-        dt,
-        dx,
-        int(ecfg.panels),
-        domain,
-        held_out=refs.held_out,
-    )
+    shown = {**outputs, "input": passes[0].inputs}  # the report shows the first input
+    first_masks = passes[0].masks if missing else None
+    write_outputs(cfg, refs, shown, first_masks, per_gather, summary, domain)
     log.info(
         "evaluate: %s", ", ".join(f"{k} {_db(v['snr_db']['mean'])}" for k, v in summary.items())
+    )
+    log.info(
+        "evaluate: trace densities %s",
+        ", ".join(f"{k} {v:.0%}" for k, v in densities.items()),
     )
     if refs.held_out:
         log.info("evaluate: the test split of the training data, %s", refs.held_out)
     extra = {"held_out": refs.held_out} if refs.held_out else {}
-    return {**_means(summary), "methods": summary, "best": best, "domain": domain, **extra}
+    return {
+        **_means(summary),
+        "methods": summary,
+        "best": best,
+        "domain": domain,
+        "densities": densities,
+        **extra,
+    }
+
+
+def fill_passes(
+    cfg: DictConfig,
+    refs: References,
+    passes: list[Pass],
+    predict: Callable[[np.ndarray, np.ndarray, bool], np.ndarray],
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Every method on every pass; each output holds, per trace, the pass that scores it.
+
+    Returns:
+        Outputs ``(G, trace, time)`` by method (zero on a field reference's dead traces)
+        and total runtimes (s).
+    """
+    dt, dx = float(refs.attrs["dt"]), trace_spacing(refs.attrs)
+    outputs: dict[str, np.ndarray] = {}
+    runtime: dict[str, float] = {}
+    for one in passes:
+        inputs, masks = one.inputs, one.masks
+        missing = bool((masks == 0).any())
+        methods: dict[str, Callable[[], np.ndarray]] = {
+            "network": functools.partial(predict, inputs, masks, missing),
+            **methods_for(cfg, inputs, masks, refs.clean, dt, dx, missing),
+        }
+        done, seconds = run_methods(inputs, methods)
+        for name, out in done.items():
+            outputs[name] = outputs.get(name, 0) + out * one.scored[..., None]
+            runtime[name] = runtime.get(name, 0.0) + seconds[name]
+    if refs.live is not None:  # a field reference's dead traces: nothing to score there
+        outputs = {name: out * refs.live[..., None] for name, out in outputs.items()}
+    return outputs, runtime
+
+
+def write_outputs(
+    cfg: DictConfig,
+    refs: References,
+    outputs: dict[str, np.ndarray],
+    masks: np.ndarray | None,
+    per_gather: dict[str, dict[str, np.ndarray]],
+    summary: dict[str, dict[str, Any]],
+    domain: str,
+) -> None:
+    """``evaluation.npz``, ``scores.csv`` and ``report.md`` with figures, in the run folder."""
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    arrays = {"masks": masks} if masks is not None else {}
+    np.savez_compressed(out_dir / "evaluation.npz", clean=refs.clean, **arrays, **outputs)
+    _write_csv(out_dir / "scores.csv", per_gather)
+    write_report(
+        out_dir,
+        refs.clean,
+        outputs,
+        masks,
+        summary,
+        _best_methods(summary),
+        float(refs.attrs["dt"]),
+        trace_spacing(refs.attrs),
+        int(cfg.evaluate.panels),
+        domain,
+        held_out=refs.held_out,
+    )
+
+
+def trace_spacing(attrs: dict[str, Any]) -> float:
+    """The trace axis' spacing (m) from store attributes; 1 for index axes."""
+    return next((float(v) for v in attrs.get("dx", [])[::-1] if v), 1.0)
 
 
 def _means(summary: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -128,18 +197,15 @@ def gained(refs: References, contract: Any) -> References:
     return dataclasses.replace(refs, clean=clean)
 
 
-def scaled_per_gather(
-    inputs: np.ndarray, clean: np.ndarray, contract: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs and references divided by each input gather's scale (``per: gather``).
+def gather_scales(inputs: np.ndarray, contract: Any) -> np.ndarray | float:
+    """Each input gather's scale (``per: gather``; 1 otherwise), ``(G, 1, 1)``.
 
     The scale comes from the corrupted input, as ``task=infer`` takes it from the survey
-    it is given; the reference shares it, so every score is unchanged by it.
+    it is given; inputs and references are divided by it, so every score is unchanged.
     """
     if not isinstance(contract, AmplitudeScaler) or not contract.per_gather:
-        return inputs, clean
-    scales = np.array([contract.statistic(g) for g in inputs], dtype=np.float32)[:, None, None]
-    return inputs / scales, clean / scales
+        return 1.0
+    return np.array([contract.statistic(g) for g in inputs], dtype=np.float32)[:, None, None]
 
 
 def in_contract_domain(contract: Any) -> tuple[AmplitudeScaler | None, str]:
@@ -161,30 +227,6 @@ def _seconds(attrs: dict[str, Any]) -> float:
     if dt is None:
         raise DataError("evaluate: the contract's time gain needs the reference's dt in s")
     return dt
-
-
-def with_hidden_traces(
-    refs: References, inputs: np.ndarray, masks: np.ndarray
-) -> tuple[References, np.ndarray, np.ndarray]:
-    """Drop gathers in which the corruption hid no recorded trace, when it removes traces.
-
-    With traces removed elsewhere, such a gather is returned unchanged by every method
-    (recorded traces are kept), and its error of exactly zero would swamp the means.
-    """
-    live = refs.live if refs.live is not None else np.ones(masks.shape, dtype=bool)
-    hidden = ((masks == 0) & live).any(axis=1)
-    if not (masks == 0).any() or hidden.all():
-        return refs, inputs, masks
-    if not hidden.any():
-        raise DataError("evaluate: the corruption hid no recorded trace in any gather")
-    log.warning(
-        "evaluate: gathers %s have no recorded trace hidden and are not scored",
-        np.flatnonzero(~hidden).tolist(),
-    )
-    kept = dataclasses.replace(
-        refs, clean=refs.clean[hidden], live=None if refs.live is None else live[hidden]
-    )
-    return kept, inputs[hidden], masks[hidden]
 
 
 def run_methods(

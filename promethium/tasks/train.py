@@ -8,8 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
+from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from promethium.data.store import TRACE_MASK, open_store
 from promethium.errors import ConfigError
 from promethium.ml.builders import build_datamodule, build_module, build_trainer
 from promethium.ml.checkpoints import check_resumable, read_checkpoint
@@ -17,6 +20,7 @@ from promethium.ml.datamodule import SeismicDataModule
 from promethium.ml.distributed import is_rank_zero, launches_ranks, share_job_config
 from promethium.ml.tasks import BaseTask
 from promethium.ml.tracking import filter_unactionable_warnings, save_run_info, tag_mlflow_runs
+from promethium.tasks.common import trained_densities
 
 log = logging.getLogger("promethium.train")
 
@@ -118,7 +122,44 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         tag_mlflow_runs(trainer.loggers, info, output_dir, cfg)
     # weights_only: never torch's default, which an environment variable can loosen
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    return final_metrics(cfg, trainer, module, datamodule)
+    metrics = final_metrics(cfg, trainer, module, datamodule)
+    metrics.update(survey_densities(cfg, datamodule))
+    if rank_zero:
+        log_outcome(cfg, trainer, metrics)
+    return metrics
+
+
+def survey_densities(cfg: DictConfig, datamodule: SeismicDataModule) -> dict[str, float]:
+    """The trace densities of a survey with a ``trace_mask``, as fractions of its grid.
+
+    ``density/survey``: its recorded traces; ``density/trained``: what the corruption
+    leaves of them, the density the network trains and validates at.
+    """
+    if datamodule.path is None:
+        return {}
+    group, _ = open_store(datamodule.path)
+    if TRACE_MASK not in group:
+        return {}
+    survey = float(np.asarray(group[TRACE_MASK][...]).mean())
+    config = OmegaConf.to_container(cfg, resolve=True)
+    trained = trained_densities(config, survey).get("trained")
+    return {"density/survey": survey, **({"density/trained": trained} if trained else {})}
+
+
+def log_outcome(cfg: DictConfig, trainer: pl.Trainer, metrics: dict[str, float]) -> None:
+    """One line with the monitored figure (last and best) and where the checkpoints are."""
+    monitor = str(cfg.task.monitor)
+    figures = f"{monitor} {metrics.get(monitor, float('nan')):.4g}"
+    if f"{monitor}_best" in metrics:
+        figures += f" (best {metrics[f'{monitor}_best']:.4g})"
+    ckpt = trainer.checkpoint_callback
+    paths = ""
+    if isinstance(ckpt, ModelCheckpoint):
+        best, last = ckpt.best_model_path, ckpt.last_model_path
+        paths = "; checkpoints: " + ", ".join(
+            f"{name} {path}" for name, path in (("best", best), ("last", last)) if path
+        )
+    log.info("trained %d epochs: %s%s", trainer.current_epoch, figures, paths)
 
 
 def check_monitors(cfg: DictConfig, module: BaseTask, datamodule: SeismicDataModule) -> None:
