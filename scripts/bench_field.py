@@ -7,13 +7,14 @@
 The real F3 post-stack crop (``tests/data``, provenance there) is laid out as one 2D line
 of 414 traces, half of its traces are removed at random (zeroed and flagged dead, seed
 0), and the survey so made is run through the README's "Your own survey" commands:
-``experiment=field_interp data.path=SURVEY.sgy`` to train, ``task=infer`` to fill. Each
-variant adds its overrides to the training command (the network sees the trace mask,
-the linear fill, or corrects the linear fill; training decimation matched to the
-survey). The filled line is scored against the truth as the survey's users would score
-it: whole-line SNR (dB) and SNR on the removed traces only, next to linear
-interpolation and windowed POCS on exactly the same input. Quality, not speed: the
-table is what the recipe defaults are chosen by.
+``experiment=field_interp data.path=SURVEY.sgy`` to train, ``task=infer`` with
+``checkpoints/best.ckpt`` to fill. Each variant adds its overrides to the training
+command (the network sees the trace mask, the linear fill, or corrects the linear fill;
+training decimation nearer the survey's density). The filled line is scored against
+the truth as the survey's users would score it: whole-line SNR (dB) and SNR on the
+removed traces only, next to linear interpolation and windowed POCS on exactly the same
+input. Quality, not speed: the table is what the recipe defaults are chosen by
+(``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ from promethium.quality import snr_db  # noqa: E402
 from tests.helpers import write_f3_line  # noqa: E402
 
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "recipe": (),
+    "recipe": (),  # field_interp as it is: model.inputs=[data,mask,linear]
+    "data_only": ("model.inputs=[data]",),
     "mask": ("model.inputs=[data,mask]",),
-    "mask_linear": ("model.inputs=[data,mask,linear]",),
     "linear_residual": ("model.inputs=[data,mask,linear]", "model.residual_output=linear"),
     # training decimation nearer the survey's density: a quarter of the recorded traces
     "linear_residual_quarter": (
@@ -115,7 +116,7 @@ def main() -> None:
         seconds = run(train, args.work / f"{name}.train.log")
         filled = args.work / f"{name}.sgy"
         filled.unlink(missing_ok=True)
-        infer = ["task=infer", f"ckpt_path={folder}/checkpoints/last.ckpt"]
+        infer = ["task=infer", f"ckpt_path={folder}/checkpoints/best.ckpt"]  # the README's
         run([*infer, f"input={survey}", f"output={filled}"], args.work / f"{name}.infer.log")
         rows.append({"method": f"network: {name}", **scores(read_line(filled), truth, live)})
         rows[-1]["train_s"] = round(seconds, 1)
