@@ -200,10 +200,9 @@ def evaluation_passes(
             passes.append(Pass(inputs, keep.astype(np.float32), fold == k))
         evaluated = float((live & (fold != 0)).mean())
         log.info(
-            "evaluate: at the survey's own density: %d passes, each hiding a fifth of the "
-            "recorded traces"
-            if folds == 5
-            else "evaluate: at the survey's own density: %d passes",
+            "evaluate: at the survey's own density, %d passes each hiding 1/%d of the "
+            "recorded traces",
+            folds,
             folds,
         )
         return refs, passes, {"survey": survey, "evaluated": evaluated}
