@@ -37,7 +37,7 @@ from promethium.quality import snr_db  # noqa: E402
 from tests.helpers import write_f3_line  # noqa: E402
 
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "recipe": (),  # field_interp as it is: model.inputs=[data,mask,linear]
+    "recipe": (),  # field_interp as it is: model.inputs=[data,mask,linear], task.tta
     "data_only": ("model.inputs=[data]",),
     "mask": ("model.inputs=[data,mask]",),
     "linear_residual": ("model.inputs=[data,mask,linear]", "model.residual_output=linear"),

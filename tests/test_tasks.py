@@ -98,3 +98,24 @@ def test_overall_eta_extrapolates_the_steps_made() -> None:
     assert overall_eta(5000.0, 1, 2) == "1:23:20"
     assert overall_eta(0.0, 0, 100) == "?"
     assert overall_eta(9.0, 100, 100) == "0:00:00"
+
+
+def test_tta_null_takes_the_training_recipes_choice(tiny_checkpoint, tmp_path) -> None:
+    from omegaconf import OmegaConf
+
+    from promethium.ml.inference.tta import TestTimeAugmentation
+    from promethium.tasks.common import load_network
+
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    ckpt["hyper_parameters"]["config"]["task"]["tta"] = True  # as field_interp records it
+    chose = tmp_path / "tta.ckpt"
+    torch.save(ckpt, chose)
+    for path, setting, expected in [
+        (tiny_checkpoint, None, False),  # the default recipe: off
+        (chose, None, True),
+        (chose, False, False),  # infer.tta=false overrides the recipe
+        (tiny_checkpoint, True, True),
+    ]:
+        cfg = OmegaConf.create({"ckpt_path": str(path), "task": {"name": "infer"}})
+        net, _ = load_network(cfg, setting)
+        assert isinstance(net, TestTimeAugmentation) is expected

@@ -82,14 +82,19 @@ def checkpoint_path(cfg: DictConfig) -> Path:
 
 
 def load_network(
-    cfg: DictConfig, tta: bool, map_location: str | torch.device = "cpu"
+    cfg: DictConfig, tta: bool | None, map_location: str | torch.device = "cpu"
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The checkpoint's network (wrapped in test-time augmentation when ``tta``) and config.
+
+    ``tta=None`` takes the training recipe's choice (``task.tta``, e.g. ``field_interp``'s),
+    off when it made none.
 
     Raises:
         DataError: a missing or unusable checkpoint (see :func:`load_trained_network`).
     """
     net, config = load_trained_network(checkpoint_path(cfg), map_location)
+    if tta is None:
+        tta = bool((config.get("task") or {}).get("tta", False))
     return (TestTimeAugmentation(net) if tta else net), config
 
 

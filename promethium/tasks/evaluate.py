@@ -54,7 +54,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     n_gathers = ecfg.n_gathers
     if not isinstance(n_gathers, int) or isinstance(n_gathers, bool) or n_gathers < 1:
         raise ConfigError(f"evaluate.n_gathers: got {n_gathers!r}; allowed: a positive integer")
-    network, train_config = load_network(cfg, bool(ecfg.get("tta", False)))
+    network, train_config = load_network(cfg, ecfg.get("tta"))
     contract = getattr(network, "scaler", None)
     refs = gained(scorable(held_out_gathers(cfg)), contract)
     configured = ecfg.get("corruption") is not None

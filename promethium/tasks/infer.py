@@ -120,7 +120,7 @@ def prepare(cfg: DictConfig) -> InferJob:
         raise DataError(f"{ckpt}: no such checkpoint (ckpt_path)")
     source = open_input(source_path, cfg.paths.cache_dir, list(icfg.segy_sort))
     check_output(output if is_url(output) else target, bool(icfg.overwrite), source)
-    model, train_config = load_network(cfg, bool(icfg.get("tta", False)))
+    model, train_config = load_network(cfg, icfg.get("tta"))
     patch = patch_size(icfg.patch_size, train_config, "infer.patch_size")
     overlap = (
         OmegaConf.to_object(icfg.overlap) if OmegaConf.is_config(icfg.overlap) else icfg.overlap
@@ -168,7 +168,7 @@ def resume_settings(
         "patch": list(layout.grid.patch),
         "overlap": list(layout.grid.overlap),
         "window": icfg.window,
-        "tta": bool(icfg.get("tta", False)),
+        "tta": icfg.get("tta"),  # null: the recipe's choice, fixed by the checkpoint
         "precision": str(icfg.precision),
         "batch_size": icfg.batch_size,
         "slice_axis": icfg.slice_axis,
