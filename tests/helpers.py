@@ -60,6 +60,7 @@ TINY_DATA = {
 # Per model option: a network with a few hundred parameters.
 TINY_MODEL = {
     "unet": ["model.depth=2", "model.base_channels=4"],
+    "unet_full": ["model.depth=2", "model.base_channels=4"],
     "dae": ["model.depth=2", "model.base_channels=4", "model.latent_channels=2"],
     "pinn": ["model.backbone.depth=1", "model.backbone.base_channels=4"],
 }

@@ -37,6 +37,8 @@ def test_model_options(tmp_path, name):
     cfg = compose_config(tmp_path, model=name)
     net = build_model(cfg.model)
     assert net.spatial_dims == len(cfg.data.patch_size)
+    if name == "unet_full":  # the U-Net with its level 0 at full resolution
+        assert cfg.model.name == "unet" and net.stem_stride == 1
 
 
 @pytest.mark.parametrize("name", options("data"))
