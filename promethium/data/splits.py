@@ -116,6 +116,7 @@ def split_along_line(
     train: list[Region] = []
     val: list[Region] = []
     test: list[Region] = []
+    held_out = ""
     for region in regions:
         lo, hi = region.lo[0], region.hi[0]
         length = hi - lo
@@ -134,14 +135,11 @@ def split_along_line(
         for target, (a, b) in ((train, cuts[0:2]), (val, cuts[2:4]), (test, cuts[3:5])):
             if b > a:
                 target.append(_stretch(region, a, b))
-    length = regions[0].hi[0] - regions[0].lo[0] if regions else 0
-    n_val, n_test = _counts(length, val_fraction, test_fraction)
-    used_gap = gap if n_val + n_test else 0
-    held_out = (
-        f"a stretch at the end of each of {len(regions)} region(s), too few to hold out "
-        f"whole ones: of {length} {axis_name}s, {length - n_val - n_test - used_gap} train, "
-        f"a gap of {used_gap}, then {n_val} validation and {n_test} test"
-    )
+        held_out = held_out or (  # in words, as the first region is cut
+            f"a stretch at the end of each of {len(regions)} region(s), too few to hold out "
+            f"whole ones: of {length} {axis_name}s, {n_train} train, a gap of {used_gap}, "
+            f"then {n_val} validation and {n_test} test"
+        )
     return Split(train, val, test, held_out, by="blocks")
 
 

@@ -81,11 +81,13 @@ class RunProgressBar(TQDMProgressBar):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._started: float | None = None
-        self._first_step = 0
+        self._first_step = self._steps_left = 0
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         self._started, self._first_step = time.perf_counter(), trainer.global_step
+        total = trainer.estimated_stepping_batches  # once: it measures the loaders
+        self._steps_left = int(total) - self._first_step if total != float("inf") else 0
 
     def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any) -> None:
         super().on_train_epoch_start(trainer, *args)
@@ -95,8 +97,7 @@ class RunProgressBar(TQDMProgressBar):
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         items = super().get_metrics(trainer, pl_module)
         if self._started is not None:
-            total = trainer.estimated_stepping_batches
             done = trainer.global_step - self._first_step
-            left = int(total) - self._first_step if total != float("inf") else 0
-            items["eta"] = overall_eta(time.perf_counter() - self._started, done, left)
+            elapsed = time.perf_counter() - self._started
+            items["eta"] = overall_eta(elapsed, done, self._steps_left)
         return items

@@ -8,11 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from promethium.data.store import TRACE_MASK, open_store
 from promethium.errors import ConfigError
 from promethium.ml.builders import build_datamodule, build_module, build_trainer
 from promethium.ml.checkpoints import check_resumable, read_checkpoint
@@ -135,12 +133,11 @@ def survey_densities(cfg: DictConfig, datamodule: SeismicDataModule) -> dict[str
     ``density/survey``: its recorded traces; ``density/trained``: what the corruption
     leaves of them, the density the network trains and validates at.
     """
-    if datamodule.path is None:
+    train = datamodule.datasets.get("train")
+    mask = train.trace_mask if train is not None else None  # read once, by the dataset
+    if mask is None:
         return {}
-    group, _ = open_store(datamodule.path)
-    if TRACE_MASK not in group:
-        return {}
-    survey = float(np.asarray(group[TRACE_MASK][...]).mean())
+    survey = float(mask.mean())
     config = OmegaConf.to_container(cfg, resolve=True)
     trained = trained_densities(config, survey).get("trained")
     return {"density/survey": survey, **({"density/trained": trained} if trained else {})}
