@@ -45,7 +45,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "linear_residual_quarter": (
         "model.inputs=[data,mask,linear]",
         "model.residual_output=linear",
-        "data.corruption.0.fraction=0.25",
+        "corruption.transforms.0.fraction=0.25",
     ),
 }
 

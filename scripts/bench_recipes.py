@@ -28,9 +28,7 @@ from _bench import report
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 START, END = "<!-- recipes:start -->", "<!-- recipes:end -->"
-WHITE_NOISE_0DB = (
-    "data.corruption=[{_target_: promethium.data.transforms.AdditiveNoise, snr_db: 0}]"
-)
+WHITE_NOISE_0DB = "corruption=white_noise"
 
 
 @dataclass(frozen=True)

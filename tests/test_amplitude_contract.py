@@ -76,7 +76,7 @@ def test_training_patches_and_inference_blocks_agree(tmp_path):
     write_store(tmp_path / "s.zarr", x, attrs)
     cfg = compose_config(
         tmp_path,
-        ["normalize=gained", "data.patch_size=[12,50]", "data.corruption=[]"],
+        ["normalize=gained", "data.patch_size=[12,50]", "corruption=none"],
         data="zarr",
     )
     cfg.data.path = str(tmp_path / "s.zarr")

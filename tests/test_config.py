@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from hydra import compose, initialize_config_dir
 from hydra.utils import get_method
 from omegaconf import OmegaConf
 
@@ -27,6 +28,9 @@ def test_every_group_has_options():
         "logger",
         "callbacks",
         "paths",
+        "corruption",
+        "hparams_search",
+        "debug",
         "experiment",
     ]:
         assert options(group), group
@@ -113,15 +117,13 @@ def test_task_options(tmp_path, name):
 
 
 def recipe_groups(name):
-    """The model and data options a recipe selects (``override /group: option`` lines)."""
-    defaults = OmegaConf.load(ROOT / "experiments" / f"{name}.yaml").get("defaults", [])
-    chosen = {
-        k.split("/")[-1]: v
-        for entry in defaults
-        if not isinstance(entry, str)
-        for k, v in entry.items()
-    }
-    return {"model": chosen.get("model", "unet"), "data": chosen.get("data", "synthetic")}
+    """The model and data options a recipe selects (its own or its bases' overrides)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", [f"experiment={name}"], return_hydra_config=True)
+    choices = cfg.hydra.runtime.choices
+    return {"model": choices["model"], "data": choices["data"]}
 
 
 @pytest.mark.parametrize("name", options("experiment"))
@@ -133,6 +135,92 @@ def test_experiment_recipes(tmp_path, name):
     check_config(cfg)
     assert build_module(cfg) is not None
     assert build_datamodule(cfg) is not None
+
+
+def test_recipes_compose_their_shared_bases():
+    # the blocks several recipes share come from experiments/base/, once
+    assert recipe_groups("field_interp") == {"model": "unet_full", "data": "segy"}
+    assert recipe_groups("marmousi_ssl_denoise") == {"model": "unet_full", "data": "marmousi"}
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        denoise = compose("config", ["experiment=field_denoise", "data.path=x.sgy"])
+        ssl = compose("config", ["experiment=marmousi_ssl_denoise"])
+    for cfg in (denoise, ssl):  # Noise2Void: blind spots, loss at them only, no augmentation
+        assert cfg.corruption.transforms[0]._target_.endswith("BlindSpot")
+        assert cfg.task.loss.observed_weight == 0.0 and cfg.task.kind == "denoising"
+        assert cfg.augment.transforms == []
+    assert "early_stopping" not in ssl.callbacks and ssl.trainer.max_epochs == 40
+    assert "early_stopping" in denoise.callbacks
+    assert denoise.callbacks.model_checkpoint.filename == "best"
+
+
+def test_the_default_run_is_the_default_recipe():
+    # experiment: null, and the groups' defaults compose what interp_unet names
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        default = OmegaConf.to_container(compose("config", ["paths.output_dir=o"]))
+        recipe = OmegaConf.to_container(
+            compose("config", ["paths.output_dir=o", "experiment=interp_unet"])
+        )
+    assert default.pop("tags") == [] and recipe.pop("tags") == ["interpolation"]
+    assert default == recipe
+
+
+@pytest.mark.parametrize("name", options("corruption"))
+def test_corruption_options(tmp_path, name):
+    from promethium.data.transforms import make_corruption
+
+    cfg = compose_config(tmp_path, [f"corruption={name}"])
+    corruption = make_corruption(build_node(cfg, "corruption"))
+    clean = SyntheticGathers(n_gathers=1, n_traces=24, n_samples=64).generate()[0]
+    if name == "none":  # the clean patch is the input
+        assert corruption is None
+        return
+    bind = getattr(corruption, "bind_sampling", None)
+    if bind:
+        bind(0.004, 12.5)
+    noisy, mask = corruption(clean.copy(), np.random.default_rng(0))
+    assert noisy.shape == clean.shape
+    hidden = np.broadcast_to(mask, clean.shape) == 0
+    if name.startswith("missing"):  # whole traces hidden and zeroed, about half of them
+        assert np.all(noisy[hidden] == 0) and 0.3 < hidden[:, 0].mean() < 0.7
+        assert np.array_equal(noisy[~hidden], clean[~hidden])
+    elif name.startswith("blind_spot"):  # a few positions replaced by neighbours
+        assert 0 < hidden.mean() < 0.1 and not np.array_equal(noisy[hidden], clean[hidden])
+    else:  # noise everywhere, nothing hidden
+        assert not hidden.any() and np.abs(noisy - clean).mean() > 0.1 * np.abs(clean).mean()
+
+
+@pytest.mark.parametrize("name", options("debug"))
+def test_debug_options(tmp_path, name):
+    cfg = compose_config(tmp_path, [f"debug={name}"], tiny=False)
+    trainer = build_trainer(cfg)
+    assert cfg.trainer.accelerator == "cpu" and cfg.trainer.detect_anomaly
+    assert not build_collection(cfg, "logger") and cfg.data.num_workers == 0
+    expected = {
+        "default": trainer.max_epochs == 1,
+        "fdr": trainer.fast_dev_run == 1,
+        "limit": trainer.max_epochs == 3 and trainer.limit_train_batches == 4,
+        "overfit": trainer.overfit_batches == 2 and not build_collection(cfg, "callbacks"),
+        "profiler": type(trainer.profiler).__name__ == "SimpleProfiler",
+    }
+    assert expected[name]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        folders = compose("config", [f"debug={name}"], return_hydra_config=True).hydra
+    assert "/outputs/debug/runs/" in folders.run.dir and folders.verbose == ["promethium"]
+
+
+@pytest.mark.parametrize("name", options("hparams_search"))
+def test_hparams_search_options(name):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", [f"hparams_search={name}"], return_hydra_config=True)
+        on_recipe = compose(
+            "config",
+            [f"hparams_search={name}", "experiment=marmousi_interp"],
+            return_hydra_config=True,
+        )
+    for composed in (cfg, on_recipe):
+        assert composed.hydra.sweeper._target_.endswith("OptunaSweeper")
+        assert composed.hydra.sweeper.n_trials > 0 and composed.hydra.sweeper.params
+    assert on_recipe.hydra.runtime.choices["data"] == "marmousi"
 
 
 def test_model_spatial_dims_follow_patch_size(tmp_path):
@@ -182,3 +270,8 @@ def test_every_task_resolves_and_composes_only_what_it_uses(tmp_path, task, extr
     assert composed["task"]["name"] == task
     assert ({"trainer", "callbacks", "logger"} <= set(composed)) == (task == "train")
     assert not {"trainer", "callbacks", "logger"} & set(composed) or task == "train"
+    # the network comes from the checkpoint; infer takes its data from input=
+    unused = {"train": set(), "infer": {"model", "data", "corruption", "augment", "normalize"}}
+    unused["evaluate"] = {"model", "augment"}
+    assert not unused[task] & set(composed)
+    assert task == "infer" or {"data", "corruption"} <= set(composed)

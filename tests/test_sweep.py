@@ -325,7 +325,7 @@ def test_hparams_recipe_composes_a_search_space():
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("config", ["experiment=hparams_unet"], return_hydra_config=True)
+        cfg = compose("config", ["hparams_search=unet"], return_hydra_config=True)
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.pruner.name == "median"
     space, _ = search_space.parse(OmegaConf.to_container(sweeper.params), [])

@@ -67,6 +67,19 @@ def test_checkpoints_written_before_task_kind_get_the_kind_their_recipe_implied(
     assert task_kind(config) == kind
 
 
+def test_the_training_corruption_is_read_from_the_group_and_from_older_data_corruption():
+    from promethium.tasks.common import trained_densities
+
+    redrop = {"_target_": "promethium.data.transforms.MissingTraces", "fraction": 0.5}
+    group = {"corruption": {"_target_": "CorruptionChain", "transforms": [redrop]}}
+    legacy = {"data": {"corruption": [redrop]}}
+    for config in (group, legacy):
+        assert trained_densities(config, 0.8) == pytest.approx({"trained": 0.4})
+        assert task_kind(config) == "interpolation"
+    noise = {"corruption": {"transforms": [{"_target_": "x.AdditiveNoise", "snr_db": 0}]}}
+    assert trained_densities(noise, 0.8) == {} and task_kind(noise) == "denoising"
+
+
 def test_a_kind_and_a_model_that_do_not_fit_are_refused_naming_task_kind(tmp_path):
     with pytest.raises(ConfigError, match=r"task\.kind: model=pinn .* task\.kind=physics"):
         build_module(compose_config(tmp_path, ["model.velocity=2000"], model="pinn"))

@@ -58,7 +58,7 @@ class CorruptedRecord:
     Args:
         source: the complete data (any source with ``prepare``).
         corruption: what the recording did (one corruption or a list, as
-            ``data.corruption``).
+            the ``corruption`` group's).
         seed: the draw's seed.
         domain: ``(values, attrs) -> factors``, multipliers broadcastable to the data
             into the domain the corruption is defined in (the amplitude contract's trace

@@ -293,10 +293,14 @@ class CoherentNoise:
 
 
 class CorruptionChain:
-    """Apply corruptions in order; the masks multiply (a sample is observed if kept by all)."""
+    """Apply corruptions in order; the masks multiply (a sample is observed if kept by all).
 
-    def __init__(self, corruptions: Sequence[Corruption]) -> None:
-        self.corruptions = list(corruptions)
+    The ``corruption`` config group builds one (``transforms``, as ``Compose`` for
+    augmentation); an empty chain leaves the patch as it is.
+    """
+
+    def __init__(self, transforms: Sequence[Corruption] = ()) -> None:
+        self.corruptions = list(transforms)
 
     def bind_sampling(self, dt: float | None, dx: float | None) -> None:
         """Hand the store's sampling to the corruptions that use it."""
@@ -382,9 +386,11 @@ class BlindSpot:
 
 
 def make_corruption(corruption: Corruption | Sequence[Corruption] | None) -> Corruption | None:
-    """One corruption from a config value: a list chains its entries, ``[]`` means none."""
+    """One corruption from a config value: a list chains its entries; empty means none."""
     if isinstance(corruption, Sequence):
         return CorruptionChain(corruption) if corruption else None
+    if isinstance(corruption, CorruptionChain) and not corruption.corruptions:
+        return None
     return corruption
 
 

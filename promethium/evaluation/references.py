@@ -47,8 +47,8 @@ class References:
 def reference_gathers(cfg: DictConfig) -> References:
     """``evaluate.input``: the first ``n_gathers`` gathers of a clean reference file.
 
-    The corruption is ``evaluate.corruption`` (a list like ``data.corruption``), else
-    ``data.corruption``; corruptions with unset sampling take the file's.
+    The corruption is ``evaluate.corruption`` (a list of corruptions), else the composed
+    ``corruption`` group's; corruptions with unset sampling take the file's.
     """
     ecfg = cfg.evaluate
     sort = list(ecfg.get("segy_sort", []))
@@ -60,7 +60,7 @@ def reference_gathers(cfg: DictConfig) -> References:
         )
     n = int(ecfg.n_gathers)
     clean = np.asarray(source.volume[:n], dtype=np.float32)
-    key = "evaluate.corruption" if ecfg.get("corruption") is not None else "data.corruption"
+    key = "evaluate.corruption" if ecfg.get("corruption") is not None else "corruption"
     corruption = make_corruption(build_node(cfg, key))
     bind_store_sampling(corruption, source.attrs)
     mask = source.trace_mask()

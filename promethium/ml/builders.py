@@ -26,9 +26,16 @@ log = logging.getLogger(__name__)
 
 
 def build_datamodule(cfg: DictConfig) -> SeismicDataModule:
-    """The data module of ``cfg.data`` with the augmentation of ``cfg.augment``."""
+    """The data module of ``cfg.data``: corruption, augmentation and amplitude contract too.
+
+    ``cfg.corruption``, ``cfg.augment`` and ``cfg.normalize`` (each ``None`` when absent).
+    """
     return build_node(
-        cfg, "data", augment=build_node(cfg, "augment"), amplitude=build_node(cfg, "normalize")
+        cfg,
+        "data",
+        corruption=build_node(cfg, "corruption"),
+        augment=build_node(cfg, "augment"),
+        amplitude=build_node(cfg, "normalize"),
     )
 
 

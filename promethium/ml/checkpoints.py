@@ -143,13 +143,25 @@ def task_kind(config: dict[str, Any]) -> str:
         return str(kind)
     if (config.get("model") or {}).get("name") == "pinn":
         return "physics"
-    corruption = (config.get("data") or {}).get("corruption") or []
-    entries = corruption if isinstance(corruption, list) else [corruption]
     hides = any(
-        isinstance(c, dict) and str(c.get("_target_", "")).endswith("MissingTraces")
-        for c in entries
+        str(c.get("_target_", "")).endswith("MissingTraces") for c in training_corruptions(config)
     )
     return "interpolation" if hides else "denoising"
+
+
+def training_corruptions(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The corruptions a checkpoint's run config trained with, in order (config entries).
+
+    The ``corruption`` group's ``transforms``; checkpoints written before the group
+    existed kept them as ``data.corruption`` (a list, or one entry).
+    """
+    node = config.get("corruption")
+    if isinstance(node, dict):
+        entries = node.get("transforms") or []
+    else:
+        entries = (config.get("data") or {}).get("corruption") or []
+    entries = entries if isinstance(entries, list) else [entries]
+    return [e for e in entries if isinstance(e, dict)]
 
 
 def model_differences(

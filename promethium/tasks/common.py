@@ -22,7 +22,12 @@ from omegaconf import DictConfig, OmegaConf
 from promethium.config import check_config, locate_parameter
 from promethium.errors import ConfigError
 from promethium.files import write_metrics
-from promethium.ml.checkpoints import KEEPS_OBSERVED, load_trained_network, task_kind
+from promethium.ml.checkpoints import (
+    KEEPS_OBSERVED,
+    load_trained_network,
+    task_kind,
+    training_corruptions,
+)
 from promethium.ml.inference.tta import TestTimeAugmentation
 
 log = logging.getLogger("promethium.tasks")
@@ -127,9 +132,7 @@ def trained_densities(train_config: Any, survey: float) -> dict[str, float]:
     recorded traces (``of_live``; without it, of all positions): trained on the survey
     evaluated (the README's commands), the density is the survey's times what is kept.
     """
-    corruption = (train_config or {}).get("data", {}).get("corruption") or []
-    if isinstance(corruption, dict):
-        corruption = [corruption]
+    corruption = training_corruptions(train_config or {})
     kept = 1.0
     for entry in corruption:
         if not str(entry.get("_target_", "")).endswith("MissingTraces"):

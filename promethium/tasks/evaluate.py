@@ -2,7 +2,7 @@
 
 ``python run.py task=evaluate ckpt_path=CKPT [data=...]``: the test gathers of the
 configured data (the same split as training), or the gathers of a clean reference file
-(``evaluate.input``, Zarr, SEG-Y or ``.npy``), corrupted by ``data.corruption`` (or
+(``evaluate.input``, Zarr, SEG-Y or ``.npy``), corrupted by the ``corruption`` group's (or
 ``evaluate.corruption``) with a fixed seed, go through tiled inference and through the
 classical baselines that suit the corruption (interpolation when traces are missing,
 denoising when live traces are changed); every method is scored against the clean

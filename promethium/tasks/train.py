@@ -156,7 +156,8 @@ def log_outcome(cfg: DictConfig, trainer: pl.Trainer, metrics: dict[str, float])
         paths = "; checkpoints: " + ", ".join(
             f"{name} {path}" for name, path in (("best", best), ("last", last)) if path
         )
-    log.info("trained %d epochs: %s%s", trainer.current_epoch, figures, paths)
+    epochs = trainer.current_epoch
+    log.info("trained %d epoch%s: %s%s", epochs, "" if epochs == 1 else "s", figures, paths)
 
 
 def check_monitors(cfg: DictConfig, module: BaseTask, datamodule: SeismicDataModule) -> None:
