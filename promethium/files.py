@@ -7,6 +7,8 @@ import math
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ def replace_atomically(new: str | os.PathLike, target: str | os.PathLike) -> Non
     if not target.exists() or (target.is_file() and new.is_file()):
         os.replace(new, target)
         return
-    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    old = temporary_sibling(target, "old")
     os.replace(target, old)
     os.replace(new, target)
     if old.is_dir():
@@ -33,19 +35,52 @@ def replace_atomically(new: str | os.PathLike, target: str | os.PathLike) -> Non
         old.unlink()
 
 
+def temporary_sibling(target: str | os.PathLike, tag: str = "tmp", suffix: str = "") -> Path:
+    """A new hidden name beside ``target`` (same folder, so a rename stays atomic)."""
+    target = Path(target)
+    return target.with_name(f".{target.name}.{tag}-{uuid.uuid4().hex[:8]}{suffix}")
+
+
+def temporary_siblings(target: str | os.PathLike, tag: str = "tmp") -> list[Path]:
+    """The names :func:`temporary_sibling` gave beside ``target`` (debris of killed runs)."""
+    target = Path(target)
+    return sorted(target.parent.glob(f".{target.name}.{tag}-*"))
+
+
+def remove_path(path: str | os.PathLike) -> None:
+    """Remove a file or a folder tree if it exists."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_path(target: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """A temporary sibling to write ``target``'s new content to (a file or a folder).
+
+    When the block ends normally the sibling replaces ``target``
+    (:func:`replace_atomically`); when it raises, the sibling is removed and ``target``
+    keeps its old content. ``suffix`` ends the temporary name (libraries that add one).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_sibling(target, suffix=suffix)
+    try:
+        yield tmp
+        replace_atomically(tmp, target)
+    finally:
+        remove_path(tmp)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write ``text`` to a temporary sibling and rename it over ``path``.
 
     A crash leaves either the old file or the new one, never half of either.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_path(path) as tmp:
         tmp.write_text(text)
-        replace_atomically(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def refuse_existing(

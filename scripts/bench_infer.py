@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from _bench import report, time_interleaved
 
-from promethium.ml.inference import TileGrid, tiled_predict
+from promethium.inference import TileGrid, tiled_predict
 from promethium.models import UNet
 from promethium.tiling import resolve_overlap
 
@@ -145,8 +145,8 @@ def profile(fn: Callable[[], None], dev: torch.device, out: Path, label: str) ->
 CHILD = """
 import json, sys, time, torch, zarr
 from pathlib import Path
-from promethium.ml.inference.predict import make_layout
-from promethium.ml.inference.streaming import stream_predict
+from promethium.inference.predict import make_layout
+from promethium.inference.streaming import stream_predict
 torch.set_num_threads({threads})
 net = torch.nn.Conv2d(1, 1, 3, padding=1).eval()  # cheap stand-in: memory is the subject
 net.spatial_dims = 2

@@ -29,7 +29,7 @@ def main() -> None:
         print("no CUDA device")
         sys.exit(2)
     from promethium.api import compose, load_model, train
-    from promethium.ml.inference import tiled_predict
+    from promethium.inference import tiled_predict
     from promethium.models import UNet
 
     result: dict = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
@@ -54,8 +54,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         import zarr
 
-        from promethium.ml.inference.predict import make_layout
-        from promethium.ml.inference.streaming import stream_predict
+        from promethium.inference.predict import make_layout
+        from promethium.inference.streaming import stream_predict
 
         store = zarr.open_group(f"{tmp}/in.zarr", mode="w")
         amplitude = store.create_array(

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import zarr
 
+from promethium.data.inputs import open_input
 from promethium.data.sources import ZarrSource
 from promethium.data.store import store_attrs, write_store
 from promethium.errors import DataError
 from promethium.ml.datamodule import SeismicDataModule
-from promethium.ml.inference.io import open_input
 
 ATTRS = store_attrs(
     dt=0.004, dx=[None, 12.5], axis_names=["gather", "trace", "time"], provenance="t"

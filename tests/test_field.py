@@ -19,7 +19,7 @@ from promethium.data.sources import CorruptedRecord, ZarrSource
 from promethium.data.store import store_attrs, write_store
 from promethium.data.transforms import BlindSpot, MissingTraces
 from promethium.errors import ConfigError
-from promethium.ml.inference import tiled_predict
+from promethium.inference import tiled_predict
 from promethium.ml.loss import DataLoss
 from promethium.models.amplitude import AmplitudeScaler, NormalizedNetwork
 from promethium.tasks.common import execute

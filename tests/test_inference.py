@@ -17,9 +17,9 @@ import zarr
 from promethium.api import load_model
 from promethium.data.store import store_attrs, write_store
 from promethium.errors import ConfigError, DataError
-from promethium.ml.inference import TileGrid, axis_starts, tiled_predict
-from promethium.ml.inference.predict import make_layout
-from promethium.ml.inference.streaming import parse_shard, stream_predict, work_path
+from promethium.inference import TileGrid, axis_starts, tiled_predict
+from promethium.inference.predict import make_layout
+from promethium.inference.streaming import parse_shard, stream_predict, work_path
 from tests.helpers import compose_config, infer_command, run_together
 
 
@@ -106,7 +106,7 @@ def test_tensor_input_gives_a_tensor_equal_to_the_array_path(
 
 @pytest.mark.parametrize("host_blending", [True, False])
 def test_many_small_regions_give_the_one_region_result(monkeypatch, host_blending):
-    from promethium.ml.inference import predict
+    from promethium.inference import predict
 
     x = np.random.default_rng(6).standard_normal((7, 3, 19, 23)).astype(np.float32)
     whole = tiled_predict(PatchBias(2), x, 8, 0.5, batch_size=5, host_blending=host_blending)
@@ -446,8 +446,8 @@ def test_a_shard_finishing_after_another_published_leaves_no_stray_work_store(
 ):
     """Shard 1 writes its last chunk; shard 0, finishing at that moment, publishes the store
     before shard 1 summarises. Shard 1 must not write into the moved store's old path."""
-    import promethium.ml.inference.streaming as streaming
-    from promethium.ml.inference.ownership import publish_once
+    import promethium.inference.streaming as streaming
+    from promethium.inference.ownership import publish_once
 
     x = np.random.default_rng(3).standard_normal((4, 24, 40)).astype(np.float32)
     out = tmp_path / "out.zarr"
@@ -473,7 +473,7 @@ def test_a_shard_finishing_after_another_published_leaves_no_stray_work_store(
 
 @pytest.mark.parametrize("dims", [1, 2, 3])
 def test_test_time_augmentation_is_exact_for_an_equivariant_model_and_averages(dims):
-    from promethium.ml.inference.tta import TestTimeAugmentation
+    from promethium.inference.tta import TestTimeAugmentation
 
     x = torch.randn(2, 1, *[6 + d for d in range(dims)])
     identity = TestTimeAugmentation(Identity(dims))

@@ -16,9 +16,9 @@ import pytest
 import zarr
 
 from promethium.api import load_model
-from promethium.ml.inference import tiled_predict
-from promethium.ml.inference.ownership import Owner, OwnerLock, publish_once
-from promethium.ml.inference.streaming import work_path
+from promethium.inference import tiled_predict
+from promethium.inference.ownership import Owner, OwnerLock, publish_once
+from promethium.inference.streaming import work_path
 from tests.test_inference import (  # noqa: F401 - checkpoint is a fixture
     checkpoint,
     cli,

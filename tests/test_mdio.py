@@ -20,7 +20,7 @@ from promethium import api  # noqa: E402
 from promethium.data.mdio import segy_to_mdio  # noqa: E402
 from promethium.data.store import open_store  # noqa: E402
 from promethium.errors import DataError  # noqa: E402
-from promethium.ml.inference import tiled_predict  # noqa: E402
+from promethium.inference import tiled_predict  # noqa: E402
 from promethium.tasks.common import execute  # noqa: E402
 from tests.helpers import cli, compose_config  # noqa: E402
 
@@ -153,8 +153,8 @@ def test_segy_to_mdio_refuses_unknown_templates(tmp_path):
 
 def test_mdio_trace_headers_serve_infer_mask_header(f3_mdio, tmp_path):
     """``infer.mask.header`` names a field of MDIO's structured ``headers``."""
+    from promethium.data.inputs import open_input
     from promethium.errors import ConfigError
-    from promethium.ml.inference.io import open_input
 
     source = open_input(f3_mdio, tmp_path, [])
     codes = source.header("trace_id_code")

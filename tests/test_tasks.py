@@ -116,7 +116,7 @@ def test_overall_eta_extrapolates_the_steps_made() -> None:
 def test_tta_null_takes_the_training_recipes_choice(tiny_checkpoint, tmp_path) -> None:
     from omegaconf import OmegaConf
 
-    from promethium.ml.inference.tta import TestTimeAugmentation
+    from promethium.inference.tta import TestTimeAugmentation
     from promethium.tasks.common import load_network
 
     ckpt = torch.load(tiny_checkpoint, weights_only=True)

@@ -16,8 +16,6 @@ amplitudes.
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ import numpy as np
 import zarr
 
 from promethium.errors import DataError
-from promethium.files import replace_atomically
+from promethium.files import atomic_path
 
 #: MDIO's sample dimensions and their unit: the time coordinate in ms (to s), depth in m
 TIME_UNITS = {"time": 1e-3, "depth": 1.0}
@@ -170,12 +168,8 @@ def write_like(
     out[variable].attrs = {k: v for k, v in old.attrs.items() if k != "statsV1"}
     out[variable].encoding = {**old.encoding, "chunks": tuple(chunks)}
     out[variable].encoding.pop("preferred_chunks", None)
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_path(target) as tmp:
         mdio.to_mdio(out, str(tmp), mode="w")
-        replace_atomically(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def segy_to_mdio(
@@ -210,12 +204,9 @@ def segy_to_mdio(
         raise DataError(
             f"{template}: unknown MDIO template; allowed: {', '.join(list_templates())}"
         )
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
-        mdio.segy_to_mdio(get_segy_standard(1.0), get_template(template), source, tmp)
-        replace_atomically(tmp, target)
+        with atomic_path(target) as tmp:
+            mdio.segy_to_mdio(get_segy_standard(1.0), get_template(template), source, tmp)
     except (ValueError, KeyError) as err:
         raise DataError(f"{source}: mdio cannot import it as {template} ({err})") from err
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from rich.progress import track
 from promethium.data.segy import DEAD_TRACE_CODE, HEADER_FIELDS, SEGY_FORMATS
 from promethium.data.store import open_store
 from promethium.errors import ConfigError, DataError
-from promethium.files import refuse_existing, replace_atomically
+from promethium.files import atomic_path, refuse_existing
 
 BINARY_FIELDS: dict[str, int] = dict(segyio.binfield.keys)
 #: format names that are NumPy integer dtypes
@@ -89,8 +88,7 @@ def zarr_to_segy(
         raise ConfigError.for_parameter(
             "format", fmt, ", ".join(f"{c} ({n})" for c, (n, _) in SEGY_FORMATS.items())
         )
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_path(target) as tmp:
         _write_segy(
             tmp,
             data,
@@ -103,9 +101,6 @@ def zarr_to_segy(
             fmt,
             fill,
         )
-        replace_atomically(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 

@@ -17,8 +17,6 @@ Extra arrays (trace headers, velocity models) may sit beside ``data`` in the gro
 from __future__ import annotations
 
 import os
-import shutil
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +27,7 @@ import zarr
 
 from promethium.data.mdio import MdioGroup, is_mdio
 from promethium.errors import DataError
-from promethium.files import refuse_existing, replace_atomically
+from promethium.files import atomic_path, refuse_existing
 
 #: the traces, float32, time last: MDIO's name for the same variable
 DATA_ARRAY = "amplitude"
@@ -161,12 +159,8 @@ def atomic_store(path: str | os.PathLike, overwrite: bool = False) -> Iterator[z
     target = Path(path)
     refuse_existing(target, overwrite, "pass overwrite=True (--overwrite)")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic_path(target) as tmp:
         yield zarr.open_group(str(tmp), mode="w-")
-        replace_atomically(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_store(

@@ -14,6 +14,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from promethium.config import build_node
+from promethium.data.inputs import open_input
 from promethium.data.store import TRACE_MASK, open_store
 from promethium.data.transforms import (
     CorruptionChain,
@@ -23,7 +24,6 @@ from promethium.data.transforms import (
 )
 from promethium.errors import ConfigError, DataError
 from promethium.ml.builders import build_datamodule
-from promethium.ml.inference.io import open_input
 
 log = logging.getLogger("promethium.evaluate")
 

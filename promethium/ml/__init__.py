@@ -1,10 +1,8 @@
-"""Training and inference.
+"""Training: the Lightning tasks and data module, losses, metrics, callbacks, checkpoints.
 
-Training: Lightning module and data module, losses, metrics, tracking, checkpoints.
-Inference: :mod:`promethium.ml.inference`, which needs no Lightning.
-
-``SeismicDataModule`` is imported on first use, so that ``promethium.ml.inference``
-does not pull in Lightning.
+Inference is :mod:`promethium.inference`, which needs no Lightning. ``SeismicDataModule``
+is imported on first use, so that ``import promethium.ml.checkpoints`` does not pull in
+Lightning.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from promethium.data.mdio import TIME_UNITS
-from promethium.ml.inference import tiled_predict
+from promethium.inference import tiled_predict
 from promethium.tasks.common import keeps_observed, patch_size
 
 

@@ -22,13 +22,13 @@ from omegaconf import DictConfig, OmegaConf
 from promethium.config import check_config, locate_parameter
 from promethium.errors import ConfigError
 from promethium.files import write_metrics
+from promethium.inference.tta import TestTimeAugmentation
 from promethium.ml.checkpoints import (
     KEEPS_OBSERVED,
     load_trained_network,
     task_kind,
     training_corruptions,
 )
-from promethium.ml.inference.tta import TestTimeAugmentation
 
 log = logging.getLogger("promethium.tasks")
 TaskFn = Callable[[DictConfig], dict[str, Any]]

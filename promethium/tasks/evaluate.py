@@ -35,7 +35,7 @@ from promethium.evaluation.references import (
     scorable,
 )
 from promethium.evaluation.report import write_report
-from promethium.ml.inference import tiled_predict
+from promethium.inference import tiled_predict
 from promethium.models.amplitude import AmplitudeScaler, sample_interval
 from promethium.tasks.common import load_network, patch_size, trained_densities
 

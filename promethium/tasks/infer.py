@@ -21,27 +21,26 @@ from rich.progress import (
 )
 from torch import nn
 
+from promethium.data.inputs import InferenceInput, open_input
 from promethium.data.store import is_url
 from promethium.errors import ConfigError, DataError
-from promethium.ml.inference.engine import resolve_device
-from promethium.ml.inference.io import (
-    InferenceInput,
-    check_output,
-    check_output_kind,
-    export,
-    open_input,
-    staging_path,
-    upload,
-)
-from promethium.ml.inference.ownership import claim_output, publish_once
-from promethium.ml.inference.predict import Layout, make_layout
-from promethium.ml.inference.streaming import (
+from promethium.inference.engine import resolve_device
+from promethium.inference.ownership import claim_output, publish_once
+from promethium.inference.predict import Layout, make_layout
+from promethium.inference.streaming import (
     parse_shard,
     seal_work_store,
     stream_predict,
     work_path,
 )
-from promethium.ml.inference.volumes import ObservedTraces, combine_masks, trace_mask
+from promethium.inference.volumes import ObservedTraces, combine_masks, trace_mask
+from promethium.inference.writers import (
+    check_output,
+    check_output_kind,
+    export,
+    staging_path,
+    upload,
+)
 from promethium.models.amplitude import sample_interval
 from promethium.tasks.common import (
     checkpoint_path,

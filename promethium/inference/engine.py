@@ -1,4 +1,13 @@
-"""The tiled-prediction engine: regions in, blended predictions out, in three overlapped stages.
+"""The tiled-prediction engine: regions in, blended predictions out, in overlapped stages.
+
+The stages, in the order data flows (one module each):
+    1. patch source (:mod:`~promethium.inference.source`): each region's input halo;
+    2. batcher (:mod:`~promethium.inference.batcher`): patches stacked into batches;
+    3. forward pass (here, :func:`predict_regions`, on the caller's thread);
+    4. blender (:mod:`~promethium.inference.blender`): window-weighted sums per region;
+    5. sink: an in-memory array (:mod:`~promethium.inference.predict`) or the output
+       store's chunks (:mod:`~promethium.inference.streaming`), published as the output
+       file by its suffix's writer (:mod:`~promethium.inference.writers`).
 
 A *region* is a box of the output (for streaming: one output chunk; in memory: the
 whole volume). For each region the engine reads the input halo that the patches
@@ -27,15 +36,11 @@ import torch
 from torch import nn
 
 from promethium.errors import ConfigError
-from promethium.ml.inference.pipeline import run_pipelined
-from promethium.ml.inference.stages import (
-    Blender,
-    GatherScatter,
-    HaloReader,
-    patch_batches,
-    stack_host,
-)
-from promethium.ml.inference.work import RegionWork, Volume
+from promethium.inference.batcher import GatherScatter, patch_batches, stack_host
+from promethium.inference.blender import Blender
+from promethium.inference.pipeline import run_pipelined
+from promethium.inference.source import PatchSource
+from promethium.inference.work import RegionWork, Volume
 from promethium.tiling import Region, TileGrid
 
 PRECISIONS = {"32": None, "32-true": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
@@ -137,7 +142,7 @@ def predict_regions(
     # start OpenMP teams that fight the forward pass for the cores (docs/benchmarks.md).
     # On an accelerator it runs there, next to the predictions.
     on_host = device.type == "cpu" if host_blending is None else host_blending
-    reader = HaloReader(volume, grid, None if on_host else device, source_name)
+    reader = PatchSource(volume, grid, None if on_host else device, source_name)
     stack = stack_host if on_host else GatherScatter(grid.patch, device).stack
     batches = patch_batches(reader.works(planned, num_workers), batch_size, stack)
     blender = Blender(grid.window, None if on_host else device, sink, host_output)

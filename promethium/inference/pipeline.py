@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from promethium.ml.inference.stages import Blender
+from promethium.inference.blender import Blender
 
 
 class Stop(Exception):

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from itertools import product
 from pathlib import Path
@@ -34,10 +33,10 @@ from torch import nn
 
 from promethium.data.store import DATA_ARRAY, data_array
 from promethium.errors import ConfigError, DataError
-from promethium.files import refuse_existing, replace_atomically
-from promethium.ml.inference.engine import count_patches, plan, predict_regions
-from promethium.ml.inference.predict import Layout
-from promethium.ml.inference.volumes import ObservedTraces
+from promethium.files import refuse_existing, replace_atomically, temporary_sibling
+from promethium.inference.engine import count_patches, plan, predict_regions
+from promethium.inference.predict import Layout
+from promethium.inference.volumes import ObservedTraces
 from promethium.tiling import Region
 
 DONE_ARRAY = "done"
@@ -175,7 +174,7 @@ def open_work_store(
                     "tiling); run every shard with the same settings, or remove it"
                 )
             shutil.rmtree(path)
-        tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.new")
+        tmp = temporary_sibling(path, "new")
         _create_work_store(tmp, shape, chunks, attrs, key)
         try:
             os.rename(tmp, path)  # atomic; fails if another shard's store is there first

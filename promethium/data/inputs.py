@@ -1,11 +1,13 @@
-"""Inputs and outputs of the ``infer`` task: Zarr stores, SEG-Y files and ``.npy`` arrays."""
+"""Inputs of inference and evaluation, opened for lazy block reads.
+
+Zarr stores (local or URL), SEG-Y files (converted once into the cache) and ``.npy``
+arrays, with the data convention's attributes.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,23 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from promethium.data.mdio import write_like
 from promethium.data.segy import SegyFile
-from promethium.data.segy_export import zarr_to_segy
-from promethium.data.store import (
-    DATA_ARRAY,
-    TRACE_MASK,
-    data_array,
-    is_url,
-    open_store,
-    store_attrs,
-)
+from promethium.data.store import TRACE_MASK, is_url, open_store, store_attrs
 from promethium.errors import ConfigError, DataError
-from promethium.files import refuse_existing, replace_atomically
-from promethium.ml.inference.streaming import INFER_OVERWRITE, publish
 
 SEGY_SUFFIXES = (".sgy", ".segy")
-OUTPUT_SUFFIXES = (".zarr", *SEGY_SUFFIXES, ".npy", ".mdio")
 ATTR_KEYS = ("dt", "dx", "axis_names", "units")
 
 
@@ -171,155 +161,4 @@ def _store_input(path: Path | str, store: Path | str) -> InferenceInput:
     return source
 
 
-def _copy_blocks(source: Any, target: Any) -> None:
-    """``target[...] = source[...]`` one block of ``source``'s leading chunk size at a time."""
-    step = max(int(source.chunks[0]), 1)
-    for start in range(0, source.shape[0], step):
-        target[start : start + step] = source[start : start + step]
-
-
-def export(
-    work: Path,
-    target: Path,
-    source: InferenceInput,
-    overwrite: bool,
-    fill: bool = False,
-    fmt: int | None = None,
-) -> None:
-    """Turn a complete work store into the requested output, atomically.
-
-    Zarr outputs are moved into place; ``.npy`` and SEG-Y outputs are written to a
-    temporary sibling and renamed (SEG-Y keeps the input's headers when it came from
-    SEG-Y), then the work store is removed.
-    """
-    kind = kind_of(target)
-    if kind == "zarr":
-        publish(work, target, overwrite)
-        return
-    refuse_existing(target, overwrite, INFER_OVERWRITE)
-    if kind == "mdio":
-        _, data = open_store(work)
-        write_like(source.path, data, target, tuple(data.chunks))
-    elif kind == "segy":
-        header_store = source.store if kind_of(source.path) == "segy" else None
-        zarr_to_segy(
-            work,
-            target,
-            overwrite=True,
-            header_store=header_store,
-            progress=False,
-            fmt=fmt,
-            fill=fill,
-        )
-    else:
-        _, data = open_store(work)
-        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}.npy")
-        try:
-            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=data.shape)
-            _copy_blocks(data, out)
-            out.flush()
-            del out
-            replace_atomically(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-    shutil.rmtree(work, ignore_errors=True)
-
-
-def staging_path(url: str, cache_dir: str | os.PathLike) -> Path:
-    """The local store an object-store output is predicted into before the upload.
-
-    Keyed by the URL, under the cache folder, so that every shard of a sharded run (on a
-    shared file system) and a resumed run find the same work store.
-    """
-    key = hashlib.sha256(url.encode()).hexdigest()[:16]
-    return Path(cache_dir) / "infer_staging" / key / Path(url.rstrip("/")).name
-
-
-def upload(work: Path, url: str, overwrite: bool) -> None:
-    """Copy a complete local work store to ``url`` chunk block by chunk block.
-
-    Object stores have no atomic rename, so the uploaded store says
-    ``inference.complete: false`` until its last chunk is written; only then is the
-    flag set and the local work store removed.
-    """
-    import zarr
-
-    source = zarr.open_group(str(work), mode="r")
-    data = data_array(source)
-    attrs = dict(source.attrs)
-    info = attrs.get("inference", {})
-    try:
-        target = zarr.open_group(url, mode="w" if overwrite else "w-")
-    except Exception as err:  # noqa: BLE001 - fsspec and zarr raise several types
-        raise DataError(f"{url}: cannot create the output store ({err})") from err
-    target.attrs.update({**attrs, "inference": {**info, "complete": False}})
-    out = target.create_array(
-        DATA_ARRAY, shape=data.shape, chunks=data.chunks, dtype=data.dtype, compressors=None
-    )
-    _copy_blocks(data, out)
-    target.attrs["inference"] = {**info, "complete": True}
-    shutil.rmtree(work, ignore_errors=True)
-
-
-def check_output_kind(target: Path | str) -> None:
-    """Refuse an output whose suffix names no format we write.
-
-    Raises:
-        ConfigError: naming ``output`` and the allowed suffixes.
-    """
-    suffix = Path(str(target).rstrip("/")).suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise ConfigError.about(
-            "output",
-            f"{target} has unknown output kind {suffix or '(no suffix)'!r}; allowed "
-            f"suffixes: {', '.join(OUTPUT_SUFFIXES)}",
-        )
-
-
-def check_output(target: Path | str, overwrite: bool, source: InferenceInput) -> None:
-    """Refuse an existing output (unless ``overwrite``) and outputs the input cannot make.
-
-    Raises:
-        DataError: naming the output.
-    """
-    url = is_url(target)
-    check_output_kind(target)
-    if url and kind_of(target) != "zarr":
-        raise DataError(f"{target}: URL outputs must be Zarr stores (output=...)")
-    refuse_existing(target, overwrite, INFER_OVERWRITE, _store_exists(str(target)) if url else None)
-    if url:
-        return
-    if str(Path(target).resolve()) == source.location:
-        raise DataError(f"{target}: output is the input; choose another output path")
-    if kind_of(target) == "mdio" and kind_of(source.path) != "mdio":
-        raise DataError(
-            f"{target}: an MDIO output copies an MDIO input's dimensions, coordinates and "
-            f"headers; {source.path} is not MDIO (write .zarr, .sgy or .npy instead)"
-        )
-    if kind_of(target) == "segy" and source.volume.ndim != 3:
-        raise DataError(
-            f"{target}: SEG-Y output needs a 3D (gather, trace, time) input; got "
-            f"{len(source.volume.shape)} axes"
-        )
-
-
-def _store_exists(url: str) -> bool:
-    import zarr
-
-    try:
-        zarr.open_group(url, mode="r")
-    except Exception:  # noqa: BLE001 - "not found" has several types across stores
-        return False
-    return True
-
-
-__all__ = [
-    "InferenceInput",
-    "check_output",
-    "check_output_kind",
-    "export",
-    "kind_of",
-    "open_input",
-    "staging_path",
-    "upload",
-]
+__all__ = ["SEGY_SUFFIXES", "InferenceInput", "kind_of", "open_input"]

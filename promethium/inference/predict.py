@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from promethium.ml.inference.engine import plan, predict_regions, resolve_device
-from promethium.ml.inference.volumes import AmplifiedVolume, AxisView, MaskedVolume, axis_order
+from promethium.inference.engine import plan, predict_regions, resolve_device
+from promethium.inference.volumes import AmplifiedVolume, AxisView, MaskedVolume, axis_order
 from promethium.models.amplitude import AmplitudeScaler, TraceAmplitude, gather_sample
 from promethium.tiling import Region, TileGrid, resolve_overlap, resolve_patch_size
 

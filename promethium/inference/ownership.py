@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from promethium.errors import DataError
+from promethium.files import remove_path, temporary_sibling, temporary_siblings
 
 #: a marker that is still empty this long after its creation was left by a killed writer
 _UNWRITTEN_GRACE_S = 10.0
@@ -110,7 +109,7 @@ class OwnerLock:
         would leave an empty one).
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        tmp = temporary_sibling(self.path)
         try:
             tmp.write_text(json.dumps(asdict(Owner.me())))
             os.link(tmp, self.path)
@@ -135,7 +134,7 @@ class OwnerLock:
 
     def _take_over(self, stale: Owner | None) -> None:
         """Move the stale marker aside, unless another process replaced it meanwhile."""
-        aside = self.path.with_name(f"{self.path.name}.stale-{uuid.uuid4().hex[:8]}")
+        aside = temporary_sibling(self.path, "stale")
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
@@ -199,6 +198,6 @@ def claim_output(work: Path, output: str) -> OwnerLock:
             f"for it to end, or stop it and rerun to resume (marker: {lock.path})"
         )
     # work stores half-built by a killed run (the output is ours now: nobody else builds)
-    for debris in work.parent.glob(f"{work.name}.*.new"):
-        shutil.rmtree(debris, ignore_errors=True)
+    for debris in temporary_siblings(work, "new"):
+        remove_path(debris)
     return lock
