@@ -113,8 +113,8 @@ def mark_failed(folder: Path, error: str) -> None:
 
 
 def run_launched_rank() -> bool:
-    """Run the job of a DDP rank launched by rank 0 (see promethium.ml.distributed)."""
-    from promethium.ml.distributed import launched_job_config
+    """Run the job of a DDP rank launched by rank 0 (see promethium.tasks.distributed)."""
+    from promethium.tasks.distributed import launched_job_config
 
     cfg = launched_job_config()
     if cfg is None:

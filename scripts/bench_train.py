@@ -21,7 +21,7 @@ from _bench import report
 
 from promethium import api
 from promethium.config import build_model
-from promethium.ml.builders import build_datamodule, build_module, build_trainer
+from promethium.tasks.builders import build_datamodule, build_module, build_trainer
 
 
 class StepTimer(pl.Callback):

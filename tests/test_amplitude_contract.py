@@ -17,8 +17,8 @@ from promethium.api import load_checkpoint
 from promethium.data.store import store_attrs, write_store
 from promethium.errors import ConfigError, DataError
 from promethium.inference import tiled_predict
-from promethium.ml.builders import build_datamodule
 from promethium.models.amplitude import AmplitudeScaler, NormalizedNetwork, TraceAmplitude
+from promethium.tasks.builders import build_datamodule
 from promethium.tasks.common import execute
 from tests.helpers import compose_config, infer_command
 

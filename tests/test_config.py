@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 from promethium.config import build_collection, build_model, build_node, check_config
 from promethium.data import SyntheticGathers
 from promethium.errors import ConfigError
-from promethium.ml.builders import build_datamodule, build_module, build_trainer
+from promethium.tasks.builders import build_datamodule, build_module, build_trainer
 from tests.helpers import CONF, ROOT, compose_config, write_prestack
 
 

@@ -265,7 +265,7 @@ def test_fine_tuning_starts_from_a_checkpoint_with_the_same_contract(field_check
     ckpt = field_checkpoint[0]
     base = [*FIELD_TINY, f"init_from={ckpt}"]
     cfg = compose_config(tmp_path / "a", [*base, "trainer.max_epochs=1"], data="segy")
-    from promethium.ml.builders import build_module
+    from promethium.tasks.builders import build_module
 
     module = build_module(cfg)
     trained, _ = load_checkpoint(ckpt)

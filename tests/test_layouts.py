@@ -72,7 +72,7 @@ def test_a_2d_line_trains_and_evaluates_with_the_readme_commands(tmp_path):
     assert metrics["val/snr_global_missing"] == metrics["val/snr_global_missing"]  # not NaN
     assert metrics["density/survey"] == 1.0 and metrics["density/trained"] == 0.5
 
-    from promethium.ml.builders import build_datamodule
+    from promethium.tasks.builders import build_datamodule
 
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")

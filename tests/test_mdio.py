@@ -58,7 +58,7 @@ def test_an_mdio_dataset_is_read_in_place_as_a_store(f3_mdio):
 
 
 def test_training_reads_mdio_chunks_with_absent_traces_as_zero(f3_mdio, tmp_path):
-    from promethium.ml.builders import build_datamodule
+    from promethium.tasks.builders import build_datamodule
 
     cfg = compose_config(tmp_path, [f"data.path={f3_mdio}"], data="mdio")
     dm = build_datamodule(cfg)

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from promethium.errors import ConfigError
-from promethium.ml.builders import build_module
 from promethium.ml.checkpoints import task_kind
 from promethium.ml.qc import QCFigures
 from promethium.ml.tasks import DenoisingTask, InterpolationTask, PhysicsInformedTask
+from promethium.tasks.builders import build_module
 from promethium.tasks.common import keeps_observed
 from tests.helpers import compose_config
 

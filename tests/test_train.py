@@ -88,7 +88,7 @@ def test_trains_on_marmousi_gathers(tmp_path, model):
 
 
 def test_an_unseeded_run_trains_and_keeps_the_seed_0_split(tmp_path):
-    from promethium.ml.builders import build_datamodule
+    from promethium.tasks.builders import build_datamodule
 
     cfg = compose_config(
         tmp_path, ["seed=null", "trainer=debug", "trainer.enable_progress_bar=false"]

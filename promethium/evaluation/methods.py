@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
 from promethium import baselines
 
 
 def methods_for(
-    cfg: DictConfig,
+    params: Mapping[str, Mapping[str, Any]],
     inputs: np.ndarray,
     masks: np.ndarray,
     clean: np.ndarray,
@@ -19,12 +19,12 @@ def methods_for(
     dx: float,
     missing: bool,
 ) -> dict[str, Callable[[], np.ndarray]]:
-    """The classical methods that apply to this corruption, with their config parameters.
+    """The classical methods that apply to this corruption, with their parameters.
 
-    ``missing``: traces were removed (interpolation methods); denoising methods apply when
-    live traces differ from the clean ones.
+    ``params``: keyword arguments by method (``evaluate.baselines``). ``missing``: traces
+    were removed (interpolation methods); denoising methods apply when live traces
+    differ from the clean ones.
     """
-    params = OmegaConf.to_container(cfg.evaluate.baselines, resolve=True)
     live = masks[..., None].astype(bool)
     noisy = bool(np.any(np.abs(inputs - clean)[np.broadcast_to(live, clean.shape)] > 1e-6))
     chosen: dict[str, Callable[[], np.ndarray]] = {}
@@ -34,8 +34,8 @@ def methods_for(
     if noisy:
         chosen["bandpass"] = lambda: baselines.bandpass(inputs, dt, **params.get("bandpass", {}))
         chosen["fx_decon"] = lambda: baselines.fx_decon(inputs, dt, **params.get("fx_decon", {}))
-        fk = params.get("fk_dip_filter", {})
+        fk = dict(params.get("fk_dip_filter", {}))
         chosen["fk_dip_filter"] = lambda: baselines.fk_dip_filter(inputs, dt, dx=dx, **fk)
-        fx = params.get("fx_decon", {})
+        fx = dict(params.get("fx_decon", {}))
         chosen["fk_fx_decon"] = lambda: baselines.fk_fx_decon(inputs, dt, dx, fk, fx)
     return chosen

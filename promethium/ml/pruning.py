@@ -9,9 +9,8 @@ metric each epoch through optuna-integration's Lightning callback, and raises
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
 
 from promethium.errors import ConfigError
 
@@ -52,22 +51,27 @@ def open_storage(url: str) -> Any:
     return url
 
 
-def pruning_callback(cfg: DictConfig) -> Any | None:
+def pruning_callback(trial: Mapping[str, Any] | None, monitor: str) -> Any | None:
     """The pruning callback for this job's trial, or ``None`` outside an Optuna sweep.
+
+    Args:
+        trial: the job's ``optuna_trial`` (plain values), or ``None``.
+        monitor: the metric reported to the pruner each epoch.
 
     Multi-objective studies cannot prune (Optuna's ``Trial.report`` refuses them).
     """
-    info = cfg.get("optuna_trial")
-    if not info or info.get("trial_id") is None:
+    info = dict(trial or {})
+    if info.get("trial_id") is None:
         return None
     import optuna
     from optuna_integration import PyTorchLightningPruningCallback
 
-    pruner = make_pruner(OmegaConf.to_container(info.pruner) if info.get("pruner") else None)
+    pruner = make_pruner(info.get("pruner"))
     study = optuna.load_study(
-        study_name=str(info.study_name), storage=open_storage(info.storage), pruner=pruner
+        study_name=str(info["study_name"]), storage=open_storage(info["storage"]), pruner=pruner
     )
     if len(study.directions) > 1:
         return None
-    trial = optuna.trial.Trial(study, int(info.trial_id))
-    return PyTorchLightningPruningCallback(trial, monitor=cfg.task.monitor)
+    return PyTorchLightningPruningCallback(
+        optuna.trial.Trial(study, int(info["trial_id"])), monitor=monitor
+    )

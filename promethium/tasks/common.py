@@ -47,7 +47,7 @@ def task_function(cfg: DictConfig) -> tuple[TaskFn, Callable[[DictConfig, dict],
 
 def execute(cfg: DictConfig) -> dict[str, Any]:
     """Run the task of ``cfg`` (see the module docstring); returns its metrics."""
-    from promethium.ml.distributed import job_environment
+    from promethium.tasks.distributed import job_environment
 
     check_config(cfg)
     fn, metrics_file = task_function(cfg)

@@ -22,22 +22,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from promethium.errors import ConfigError, DataError
 from promethium.evaluation.methods import methods_for
 from promethium.evaluation.metrics import METRICS, score, summarise
-from promethium.evaluation.references import (
+from promethium.evaluation.report import write_report
+from promethium.inference import tiled_predict
+from promethium.models.amplitude import AmplitudeScaler, sample_interval
+from promethium.tasks.common import load_network, patch_size, trained_densities
+from promethium.tasks.references import (
     Pass,
     References,
     evaluation_passes,
     held_out_gathers,
     scorable,
 )
-from promethium.evaluation.report import write_report
-from promethium.inference import tiled_predict
-from promethium.models.amplitude import AmplitudeScaler, sample_interval
-from promethium.tasks.common import load_network, patch_size, trained_densities
 
 log = logging.getLogger("promethium.evaluate")
 
@@ -121,6 +121,7 @@ def fill_passes(
         and total runtimes (s).
     """
     dt, dx = float(refs.attrs["dt"]), trace_spacing(refs.attrs)
+    baselines = OmegaConf.to_container(cfg.evaluate.baselines, resolve=True)
     outputs: dict[str, np.ndarray] = {}
     runtime: dict[str, float] = {}
     for one in passes:
@@ -128,7 +129,7 @@ def fill_passes(
         missing = bool((masks == 0).any())
         methods: dict[str, Callable[[], np.ndarray]] = {
             "network": functools.partial(predict, inputs, masks, missing),
-            **methods_for(cfg, inputs, masks, refs.clean, dt, dx, missing),
+            **methods_for(baselines, inputs, masks, refs.clean, dt, dx, missing),
         }
         done, seconds = run_methods(inputs, methods)
         for name, out in done.items():

@@ -12,13 +12,13 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from promethium.errors import ConfigError
-from promethium.ml.builders import build_datamodule, build_module, build_trainer
 from promethium.ml.checkpoints import check_resumable, read_checkpoint
 from promethium.ml.datamodule import SeismicDataModule
-from promethium.ml.distributed import is_rank_zero, launches_ranks, share_job_config
 from promethium.ml.tasks import BaseTask
-from promethium.ml.tracking import filter_unactionable_warnings, save_run_info, tag_mlflow_runs
+from promethium.tasks.builders import build_datamodule, build_module, build_trainer
 from promethium.tasks.common import trained_densities
+from promethium.tasks.distributed import is_rank_zero, launches_ranks, share_job_config
+from promethium.tasks.tracking import filter_unactionable_warnings, save_run_info, tag_mlflow_runs
 
 log = logging.getLogger("promethium.train")
 

@@ -23,7 +23,7 @@ from promethium.data.transforms import (
     make_corruption,
 )
 from promethium.errors import ConfigError, DataError
-from promethium.ml.builders import build_datamodule
+from promethium.tasks.builders import build_datamodule
 
 log = logging.getLogger("promethium.evaluate")
 

@@ -92,7 +92,10 @@ def initial_weights(net: torch.nn.Module, cfg: DictConfig) -> None:
 def build_trainer(cfg: DictConfig) -> pl.Trainer:
     """The Lightning ``Trainer`` with the configured callbacks and loggers."""
     callbacks = build_collection(cfg, "callbacks")
-    pruning = pruning_callback(cfg)  # only inside an Optuna sweep job
+    trial = cfg.get("optuna_trial")  # only inside an Optuna sweep job
+    pruning = pruning_callback(
+        OmegaConf.to_container(trial, resolve=True) if trial else None, str(cfg.task.monitor)
+    )
     if pruning is not None:
         callbacks.append(pruning)
     loggers = build_collection(cfg, "logger")
