@@ -17,7 +17,7 @@ from promethium.api import load_checkpoint
 from promethium.data.store import store_attrs, write_store
 from promethium.errors import ConfigError, DataError
 from promethium.inference import tiled_predict
-from promethium.models.amplitude import AmplitudeScaler, NormalizedNetwork, TraceAmplitude
+from promethium.models.amplitude import AmplitudeContract, NormalizedNetwork, TraceAmplitude
 from promethium.tasks.builders import build_datamodule
 from promethium.tasks.common import execute
 from tests.helpers import compose_config, infer_command
@@ -51,8 +51,8 @@ class Square(nn.Module):  # not scale-equivariant: shows any scaling left on the
 
 def test_gain_and_gather_scale_against_the_formula():
     x = gathers()
-    scaler = AmplitudeScaler("rms", per="gather", gain=2.0)
-    stage = TraceAmplitude(scaler, DT, lambda g: x[g], by_first_axis=True)
+    contract = AmplitudeContract("rms", per="gather", gain=2.0)
+    stage = TraceAmplitude(contract, DT, lambda g: x[g], by_first_axis=True)
     t = np.maximum(np.arange(x.shape[-1]) * DT, DT / 2)
     for g in range(len(x)):
         gained = x[g] * t**2
@@ -86,7 +86,7 @@ def test_training_patches_and_inference_blocks_agree(tmp_path):
     item = dm.datasets["val"][0]  # a whole gather (grid mode)
     region = dm.datasets["val"].windows[0][0]
     g = region.lead[0]
-    stage = TraceAmplitude(AmplitudeScaler("rms", "gather", gain=2.0), DT, lambda i: x[i], True)
+    stage = TraceAmplitude(AmplitudeContract("rms", "gather", gain=2.0), DT, lambda i: x[i], True)
     expected = x[g] * stage.factors([g], 0, x.shape[-1])[0]
     np.testing.assert_allclose(item["target"][0].numpy(), expected, rtol=1e-5, atol=1e-6)
     assert np.sqrt(np.mean(expected[np.abs(expected).max(axis=1) > 0] ** 2)) == pytest.approx(1)
@@ -95,11 +95,11 @@ def test_training_patches_and_inference_blocks_agree(tmp_path):
 @pytest.mark.parametrize("per", ["gather", "patch"])
 def test_inference_undoes_the_trace_stage_exactly(per):
     x = gathers(2)
-    scaler = AmplitudeScaler("rms", per=per, gain=2.0)
-    identity = tiled_predict(NormalizedNetwork(Identity(), scaler), x, (8, 16), 0.25, dt=DT)
+    contract = AmplitudeContract("rms", per=per, gain=2.0)
+    identity = tiled_predict(NormalizedNetwork(Identity(), contract), x, (8, 16), 0.25, dt=DT)
     np.testing.assert_allclose(identity, x, rtol=1e-5, atol=1e-6 * np.abs(x).max())
     # a network that is not scale-equivariant, inside the contract, is
-    net = NormalizedNetwork(Square(), scaler)
+    net = NormalizedNetwork(Square(), contract)
     reference = tiled_predict(net, x, (8, 16), 0.25, dt=DT)
     for k in (1e-3, 1e3):
         scaled = tiled_predict(net, k * x, (8, 16), 0.25, dt=DT)
@@ -109,7 +109,7 @@ def test_inference_undoes_the_trace_stage_exactly(per):
     # the output is the network's in gained, balanced units, brought back to the input's
     t = np.maximum(np.arange(x.shape[-1]) * DT, DT / 2) ** 2
     if per == "gather":
-        stage = TraceAmplitude(scaler, DT, lambda g: x[g], by_first_axis=True)
+        stage = TraceAmplitude(contract, DT, lambda g: x[g], by_first_axis=True)
         f = np.stack([stage.factors([g], 0, x.shape[-1])[0] for g in range(len(x))])[:, None]
         np.testing.assert_allclose(reference, (x * f) ** 2 * np.sign(x) / f, rtol=1e-4, atol=1e-6)
     assert not np.allclose(reference, x * np.abs(x) * t)  # not the raw square
@@ -117,13 +117,13 @@ def test_inference_undoes_the_trace_stage_exactly(per):
 
 def test_gain_without_a_sample_interval_and_bad_settings_are_refused():
     x = gathers()
-    net = NormalizedNetwork(Identity(), AmplitudeScaler("rms", per="gather", gain=2.0))
+    net = NormalizedNetwork(Identity(), AmplitudeContract("rms", per="gather", gain=2.0))
     with pytest.raises(DataError, match="sample interval"):
         tiled_predict(net, x, (8, 16), 0.25)  # no dt
     with pytest.raises(ConfigError, match="^gain: got -1"):
-        AmplitudeScaler("rms", gain=-1)
+        AmplitudeContract("rms", gain=-1)
     with pytest.raises(ConfigError, match="^per: got 'gather'"):
-        AmplitudeScaler("agc", per="gather", window=5)
+        AmplitudeContract("agc", per="gather", window=5)
 
 
 @pytest.mark.cli
@@ -180,11 +180,11 @@ def test_a_recording_is_corrupted_where_training_corruptions_act(tmp_path):
         x,
         store_attrs(dt=DT, dx=[None, 10.0], axis_names=AXES, provenance="test"),
     )
-    scaler = AmplitudeScaler("rms", "gather", gain=2.0)
-    stage = TraceAmplitude(scaler, DT, lambda g: x[g], by_first_axis=True)
+    contract = AmplitudeContract("rms", "gather", gain=2.0)
+    stage = TraceAmplitude(contract, DT, lambda g: x[g], by_first_axis=True)
     f = stage.block_factors((slice(None),) * 3, x.shape)
     noisy = {}
-    for name, domain in (("contract", ContractDomain(scaler, 2)), ("raw", None)):
+    for name, domain in (("contract", ContractDomain(contract, 2)), ("raw", None)):
         source = CorruptedRecord(
             ZarrSource(str(tmp_path / "clean.zarr")), [AdditiveNoise(0.0)], 0, domain
         )

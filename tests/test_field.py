@@ -21,7 +21,7 @@ from promethium.data.transforms import BlindSpot, MissingTraces
 from promethium.errors import ConfigError
 from promethium.inference import tiled_predict
 from promethium.ml.loss import DataLoss
-from promethium.models.amplitude import AmplitudeScaler, NormalizedNetwork
+from promethium.models.amplitude import AmplitudeContract, NormalizedNetwork
 from promethium.tasks.common import execute
 from tests.helpers import cli as run_cli
 from tests.helpers import compose_config
@@ -196,17 +196,19 @@ def test_inference_is_scale_equivariant_on_raw_integer_amplitudes(field_checkpoi
         np.testing.assert_allclose(scaled, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
-def test_scaler_kinds_are_equivariant_and_ignore_dead_traces():
+def test_contract_kinds_are_equivariant_and_ignore_dead_traces():
     x = torch.randn(2, 1, 8, 40)
     x[:, :, 3] = 0
     for kind in ("rms", "std", "peak", "agc"):
-        scaler = AmplitudeScaler(kind, window=9 if kind == "agc" else None)
-        torch.testing.assert_close(scaler.scale(1e3 * x), 1e3 * scaler.scale(x), rtol=1e-5, atol=0)
-    rms = AmplitudeScaler("rms").scale(x)
+        contract = AmplitudeContract(kind, window=9 if kind == "agc" else None)
+        torch.testing.assert_close(
+            contract.scale(1e3 * x), 1e3 * contract.scale(x), rtol=1e-5, atol=0
+        )
+    rms = AmplitudeContract("rms").scale(x)
     live = torch.cat([x[:, :, :3], x[:, :, 4:]], dim=2)
     torch.testing.assert_close(rms.flatten(), live.square().mean(dim=(1, 2, 3)).sqrt())
     with pytest.raises(ConfigError, match="kind: got 'loud'"):
-        AmplitudeScaler("loud")
+        AmplitudeContract("loud")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -90,7 +90,7 @@ def test_modelled_wavefield_satisfies_loss_with_true_velocity_only():
 def test_marmousi_gathers_split_spread_as_recorded():
     """Raw modelled pressure: gain and scaling belong to the amplitude contract."""
     from promethium.data.marmousi import MarmousiGathers
-    from promethium.models.amplitude import AmplitudeScaler, TraceAmplitude
+    from promethium.models.amplitude import AmplitudeContract, TraceAmplitude
 
     small = dict(n_shots=2, decimate=8, receiver_step=1, n_samples=96, shots_per_batch=2)
     raw, attrs, _, _ = MarmousiGathers(**small, max_offset_m=400.0).build()
@@ -100,7 +100,9 @@ def test_marmousi_gathers_split_spread_as_recorded():
     assert "no gain" in attrs["units"]["data"]
     assert np.sqrt(np.mean(np.square(raw, dtype=np.float64))) == pytest.approx(1, rel=1e-4)
     # normalize=gained (the recipes' contract): t^2, then one unit RMS per shot
-    stage = TraceAmplitude(AmplitudeScaler("rms", "gather", gain=2.0), 0.004, raw.__getitem__, True)
+    stage = TraceAmplitude(
+        AmplitudeContract("rms", "gather", gain=2.0), 0.004, raw.__getitem__, True
+    )
     gained = raw * stage.block_factors((slice(None),) * 3, raw.shape)
     t2 = np.maximum(np.arange(96) * 0.004, 0.002) ** 2
     by_formula = raw * t2 / np.sqrt(np.mean(np.square(raw * t2), axis=(1, 2), keepdims=True))

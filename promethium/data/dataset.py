@@ -128,7 +128,7 @@ class SeismicDataset(Dataset):
         corruption: clean-to-``(input, mask)`` transform; identity if ``None``.
         seed: base seed for ``grid``-mode corruptions.
         aux_arrays: extra store arrays delivered with each patch (e.g. ``velocity``).
-        amplitude: ``(patch, gather, t0) -> patch`` applied to each clean patch as it is
+        trace_stage: ``(patch, gather, t0) -> patch`` applied to each clean patch as it is
             read (the amplitude contract's trace stage: ``gather`` is the first-axis
             index, ``None`` without leading axes; ``t0`` the first time sample).
 
@@ -146,7 +146,7 @@ class SeismicDataset(Dataset):
         corruption: Corruption | None = None,
         seed: int = 0,
         aux_arrays: Sequence[str] = (),
-        amplitude: Callable[[np.ndarray, int | None, int], np.ndarray] | None = None,
+        trace_stage: Callable[[np.ndarray, int | None, int], np.ndarray] | None = None,
     ) -> None:
         if mode not in SAMPLING_MODES:
             raise ConfigError.for_parameter("mode", mode, ", ".join(SAMPLING_MODES))
@@ -165,7 +165,7 @@ class SeismicDataset(Dataset):
             list(regions) if regions is not None else make_regions(self.shape, len(self.patch_size))
         )
         self.num_samples = int(num_samples)
-        self.augment, self.corruption, self.amplitude = augment, corruption, amplitude
+        self.augment, self.corruption, self.trace_stage = augment, corruption, trace_stage
         self.windows = (
             self._grid(tuple(stride) if stride else self.patch_size) if mode == "grid" else []
         )
@@ -241,8 +241,8 @@ class SeismicDataset(Dataset):
             )
         live = self.read_live(region, start)
         clean = self.read_patch(region, start, live)  # dead traces are no data
-        if self.amplitude is not None:
-            clean = self.amplitude(clean, region.lead[0] if region.lead else None, start[-1])
+        if self.trace_stage is not None:
+            clean = self.trace_stage(clean, region.lead[0] if region.lead else None, start[-1])
         if self.mode == "random" and self.augment is not None:
             clean = self.augment(clean, rng)
         noisy, mask = (

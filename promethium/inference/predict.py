@@ -12,7 +12,7 @@ from torch import nn
 
 from promethium.inference.engine import plan, predict_regions, resolve_device
 from promethium.inference.volumes import AmplifiedVolume, AxisView, MaskedVolume, axis_order
-from promethium.models.amplitude import AmplitudeScaler, TraceAmplitude, gather_sample
+from promethium.models.amplitude import AmplitudeContract, TraceAmplitude, gather_sample
 from promethium.tiling import Region, TileGrid, resolve_overlap, resolve_patch_size
 
 
@@ -45,12 +45,12 @@ def make_layout(
     window: str = "cosine",
     mask: np.ndarray | None = None,
     slice_axis: int | str | None = None,
-    scaler: AmplitudeScaler | None = None,
+    contract: AmplitudeContract | None = None,
     dt: float | None = None,
 ) -> Layout:
     """Check the settings against the volume and build its engine view and grid.
 
-    ``scaler``'s trace stage (``gain``, ``per: gather``; see
+    ``contract``'s trace stage (``gain``, ``per: gather``; see
     :mod:`promethium.models.amplitude`) is applied on read, with ``dt`` the input's
     sample interval (s); :meth:`Layout.undo` takes it back off the output.
 
@@ -60,10 +60,10 @@ def make_layout(
     order = axis_order(len(volume.shape), spatial_dims, slice_axis)
     source = MaskedVolume(volume, mask) if mask is not None else volume
     amplitude = None
-    if scaler is not None and scaler.trace_stage:
+    if contract is not None and contract.trace_stage:
         masked = source
         stage = TraceAmplitude(
-            scaler,
+            contract,
             dt,
             lambda gather: gather_sample(masked, gather),
             by_first_axis=len(volume.shape) > spatial_dims,
@@ -98,7 +98,7 @@ def tiled_predict(
     on_batch: Callable[[int], None] | None = None,
     host_blending: bool | None = None,
     dt: float | None = None,
-    scaler: AmplitudeScaler | None = None,
+    contract: AmplitudeContract | None = None,
 ) -> np.ndarray | torch.Tensor:
     """Predict a whole in-memory array with overlapping, window-blended patches.
 
@@ -127,8 +127,8 @@ def tiled_predict(
         host_blending: blend in NumPy (default on the CPU) or with torch on ``device``
             (default on accelerators: one gather and one scatter-add per batch).
         dt: sample interval (s) of ``array``, for a contract with a ``t^p`` gain.
-        scaler: the amplitude contract whose trace stage applies (default: the model's
-            own, ``model.scaler``, as :func:`promethium.api.load_model` gives it).
+        contract: the amplitude contract whose trace stage applies (default: the model's
+            own, ``model.contract``, as :func:`promethium.api.load_model` gives it).
 
     Returns:
         float32 values with the shape of ``array``: a NumPy array, or a tensor on
@@ -139,9 +139,9 @@ def tiled_predict(
     else:
         array = np.asarray(array, dtype=np.float32)
     dims = int(spatial_dims or model.spatial_dims)
-    scaler = scaler if scaler is not None else getattr(model, "scaler", None)
+    contract = contract if contract is not None else getattr(model, "contract", None)
     layout = make_layout(
-        array, dims, patch_size, overlap, window, mask, slice_axis, scaler=scaler, dt=dt
+        array, dims, patch_size, overlap, window, mask, slice_axis, contract=contract, dt=dt
     )
     shape = layout.view.shape
     device = resolve_device(device)

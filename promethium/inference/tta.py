@@ -36,7 +36,7 @@ class TestTimeAugmentation(nn.Module):
         super().__init__()
         self.model = model
         self.spatial_dims = int(model.spatial_dims)
-        self.scaler = getattr(model, "scaler", None)  # the amplitude contract, if any
+        self.contract = getattr(model, "contract", None)  # the amplitude contract, if any
         space_axes = list(range(2, 2 + self.spatial_dims - 1)) if flip_space else []
         self.variants = [
             ([a for a, f in zip(space_axes, flips, strict=True) if f], sign)

@@ -17,7 +17,7 @@ from torch import nn
 
 from promethium.errors import ConfigError, DataError, PromethiumError
 from promethium.models import ModelRegistry, PromethiumModel
-from promethium.models.amplitude import AmplitudeScaler, NormalizedNetwork
+from promethium.models.amplitude import AmplitudeContract, NormalizedNetwork
 
 
 def read_checkpoint(
@@ -83,29 +83,29 @@ def network_from_checkpoint(
 
 
 def with_amplitude_contract(net: nn.Module, config: dict[str, Any], path: Any) -> nn.Module:
-    """``net`` wrapped in the ``normalize`` scaler it was trained with (if any).
+    """``net`` wrapped in the ``normalize`` contract it was trained with (if any).
 
-    The scaler is built from its saved parameters, never from a ``_target_`` in the
+    The contract is built from its saved parameters, never from a ``_target_`` in the
     file: a checkpoint names no code to run.
 
     Raises:
-        DataError: if the saved settings do not make a scaler.
+        DataError: if the saved settings do not make a contract.
     """
-    scaler = saved_scaler(config, path)
-    return net if scaler is None else NormalizedNetwork(net, scaler)
+    contract = saved_contract(config, path)
+    return net if contract is None else NormalizedNetwork(net, contract)
 
 
-def saved_scaler(config: dict[str, Any], path: Any) -> AmplitudeScaler | None:
+def saved_contract(config: dict[str, Any], path: Any) -> AmplitudeContract | None:
     """The amplitude contract (``normalize``) a run was trained with; None if it had none.
 
     Raises:
-        DataError: if the saved settings do not make a scaler.
+        DataError: if the saved settings do not make a contract.
     """
     settings = {k: v for k, v in (config.get("normalize") or {}).items() if k != "_target_"}
     if settings.get("kind", "none") == "none" and not settings.get("gain"):
         return None
     try:
-        return AmplitudeScaler(**settings)
+        return AmplitudeContract(**settings)
     except (PromethiumError, TypeError) as err:
         raise DataError(
             f"{path}: the checkpoint's normalize settings are unusable ({err})"

@@ -28,7 +28,7 @@ from promethium.data.transforms import (
 )
 from promethium.errors import ConfigError
 from promethium.models.amplitude import (
-    AmplitudeScaler,
+    AmplitudeContract,
     TraceAmplitude,
     gather_sample,
     sample_interval,
@@ -62,7 +62,7 @@ class SeismicDataModule(pl.LightningDataModule):
         record: corruptions baked into the data once, as a survey records them (see
             :class:`~promethium.data.sources.CorruptedRecord`): to test self-supervised
             training on data whose truth is known.
-        amplitude: the amplitude contract (``normalize``); its trace stage (``gain``,
+        contract: the amplitude contract (``normalize``); its trace stage (``gain``,
             ``per: gather``) is applied to patches as they are read, before any
             corruption, so the network's inputs and targets are both gained and scaled.
 
@@ -87,16 +87,16 @@ class SeismicDataModule(pl.LightningDataModule):
         aux_arrays: Sequence[str] = (),
         path: str | None = None,
         record: Corruption | Sequence[Corruption] | None = None,
-        amplitude: AmplitudeScaler | None = None,
+        contract: AmplitudeContract | None = None,
     ) -> None:
         super().__init__()
         # seed: null leaves training unseeded, not the data's layout: the split and the
         # validation corruptions stay those of seed 0, so runs compare and resume alike
         seed = 0 if seed is None else int(seed)
-        self.amplitude = amplitude
+        self.contract = contract
         self.source: StoreSource = ZarrSource(path or "") if source is None else source
         if record:  # the data as a survey would have recorded them (self-supervision tests)
-            domain = ContractDomain(amplitude, len(patch_size)) if amplitude else None
+            domain = ContractDomain(contract, len(patch_size)) if contract else None
             self.source = CorruptedRecord(self.source, record, seed=int(seed), domain=domain)
         for key, value in (("batch_size", batch_size), ("samples_per_epoch", samples_per_epoch)):
             if not isinstance(value, int) or value < 1:
@@ -148,7 +148,7 @@ class SeismicDataModule(pl.LightningDataModule):
             patch_size=self.patch_size,
             corruption=self.corruption,
             aux_arrays=self.aux_arrays,
-            amplitude=self._trace_stage(array.ndim),
+            trace_stage=self._trace_stage(array.ndim),
         )
         self.datasets = {
             "train": SeismicDataset(
@@ -180,10 +180,10 @@ class SeismicDataModule(pl.LightningDataModule):
 
     def _trace_stage(self, ndim: int) -> Any:
         """The contract's trace stage on training patches (gain, per-gather scale), or None."""
-        if self.amplitude is None or not self.amplitude.trace_stage:
+        if self.contract is None or not self.contract.trace_stage:
             return None
         stage = TraceAmplitude(
-            self.amplitude,
+            self.contract,
             sample_interval(self.store_attrs),
             StoreGathers(str(self.path)),
             by_first_axis=ndim > len(self.patch_size),
@@ -238,14 +238,14 @@ class ContractDomain:
     contract's gain and per-gather scale (0 dB of noise is 0 dB where the network looks).
     """
 
-    def __init__(self, scaler: AmplitudeScaler, patch_ndim: int) -> None:
-        self.scaler, self.patch_ndim = scaler, patch_ndim
+    def __init__(self, contract: AmplitudeContract, patch_ndim: int) -> None:
+        self.contract, self.patch_ndim = contract, patch_ndim
 
     def __call__(self, values: np.ndarray, attrs: dict[str, Any]) -> np.ndarray | None:
-        if not self.scaler.trace_stage:
+        if not self.contract.trace_stage:
             return None
         stage = TraceAmplitude(
-            self.scaler,
+            self.contract,
             sample_interval(attrs),
             lambda gather: gather_sample(values, gather),
             by_first_axis=values.ndim > self.patch_ndim,
@@ -253,7 +253,7 @@ class ContractDomain:
         return stage.block_factors(tuple(slice(None) for _ in values.shape), values.shape)
 
     def __repr__(self) -> str:  # part of the recorded copy's cache key
-        s = self.scaler
+        s = self.contract
         return f"ContractDomain(kind={s.kind}, per={s.per}, gain={s.gain}, ndim={self.patch_ndim})"
 
 

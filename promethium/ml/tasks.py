@@ -30,7 +30,7 @@ from promethium.ml.checkpoints import KEEPS_OBSERVED
 from promethium.ml.loss import DataLoss
 from promethium.ml.metrics import EnergySNR, MeanSNR
 from promethium.models import PhysicsInformedNet, PromethiumModel
-from promethium.models.amplitude import AmplitudeScaler
+from promethium.models.amplitude import AmplitudeContract
 from promethium.physics.wave_loss import WaveEquationLoss
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
@@ -55,7 +55,7 @@ class BaseTask(pl.LightningModule):
         monitor: metric the scheduler (and checkpointing) follows, e.g. ``val/snr``.
         config: the composed run config as a plain dict, saved in checkpoints so that
             a model can be rebuilt without Hydra.
-        normalize: the amplitude contract (config ``normalize``): input and target are
+        contract: the amplitude contract (config ``normalize``): input and target are
             divided by the input's scale before the network, so the loss is in unit
             amplitude; ``None`` or a trace-stage contract (applied by the data) does nothing.
     """
@@ -73,10 +73,10 @@ class BaseTask(pl.LightningModule):
         loss: nn.Module | None = None,
         monitor: str = "val/snr",
         config: dict[str, Any] | None = None,
-        normalize: AmplitudeScaler | None = None,
+        contract: AmplitudeContract | None = None,
     ) -> None:
         super().__init__()
-        self.normalize = normalize
+        self.contract = contract
         self.save_hyperparameters({"config": config or {}, "monitor": monitor, "kind": self.kind})
         self.net = net
         self.losses = self.configure_losses(loss if loss is not None else DataLoss())
@@ -138,9 +138,9 @@ class BaseTask(pl.LightningModule):
 
     def scaled(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The batch in the network's units: input and target divided by the input's scale."""
-        if self.normalize is None or not self.normalize.per_patch:  # trace stage: the data's
+        if self.contract is None or not self.contract.per_patch:  # trace stage: the data's
             return batch
-        scale = self.normalize.scale(batch["input"])
+        scale = self.contract.scale(batch["input"])
         return {**batch, "input": batch["input"] / scale, "target": batch["target"] / scale}
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
@@ -149,9 +149,9 @@ class BaseTask(pl.LightningModule):
         What the network does in training and inference: the input is scaled, the
         network runs, and its output is scaled back.
         """
-        if self.normalize is None or not self.normalize.per_patch:
+        if self.contract is None or not self.contract.per_patch:
             return self(x)
-        scale = self.normalize.scale(x)
+        scale = self.contract.scale(x)
         return self(x / scale) * scale
 
     # Lightning -------------------------------------------------------------------------

@@ -4,7 +4,7 @@ Networks are not scale-equivariant, and surveys come in any units (raw integer c
 pressure, gained and not). A model is trained on scaled patches and the same scaling is
 applied, and undone, wherever it runs (``task=infer``, ``task=evaluate``, ``api``), so
 results are in the survey's own units and ``predict(k * x) == k * predict(x)`` for
-``k > 0``. The scaler is chosen by the ``normalize`` config group and saved with the
+``k > 0``. The contract is chosen by the ``normalize`` config group and saved with the
 training config in every checkpoint.
 
 Statistics come from the network's *input* only (never the target) and ignore traces
@@ -40,7 +40,7 @@ PER = ("patch", "trace", "gather")
 WHOLE_ARRAY_SAMPLES = 8
 
 
-class AmplitudeScaler(nn.Module):
+class AmplitudeContract(nn.Module):
     """The amplitude contract's settings, and its patch stage on ``(B, C, *S)`` patches.
 
     Args:
@@ -91,11 +91,11 @@ class AmplitudeScaler(nn.Module):
         """Whether the trace stage (gain or per-gather scale) does anything."""
         return self.gain != 0 or self.per_gather
 
-    def without_trace_stage(self) -> AmplitudeScaler:
+    def without_trace_stage(self) -> AmplitudeContract:
         """The same contract for data its trace stage was already applied to."""
         kind = "none" if self.per_gather else self.kind
         per = "patch" if self.per_gather else self.per
-        return AmplitudeScaler(kind, per, self.window, 0.0, self.eps)
+        return AmplitudeContract(kind, per, self.window, 0.0, self.eps)
 
     def describe(self) -> str:
         """The trace stage in words, e.g. ``t^2 gain, rms per gather``."""
@@ -160,15 +160,15 @@ class NormalizedNetwork(nn.Module):
     Shapes: ``(B, C, *S) -> (B, C, *S)``, like ``net``; ``spatial_dims`` is ``net``'s.
     """
 
-    def __init__(self, net: nn.Module, scaler: AmplitudeScaler) -> None:
+    def __init__(self, net: nn.Module, contract: AmplitudeContract) -> None:
         super().__init__()
-        self.net, self.scaler = net, scaler
+        self.net, self.contract = net, contract
         self.spatial_dims = net.spatial_dims
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.scaler.per_patch:  # the trace stage is applied to the volume
+        if not self.contract.per_patch:  # the trace stage is applied to the volume
             return self.net(x)
-        s = self.scaler.scale(x)
+        s = self.contract.scale(x)
         return self.net(x / s) * s
 
 
@@ -200,7 +200,7 @@ class TraceAmplitude:
     """The trace stage of a contract: ``x * t^p / s_gather`` on blocks of a volume.
 
     Args:
-        scaler: the contract's settings (``gain``, ``kind`` and ``per``).
+        contract: the contract's settings (``gain``, ``kind`` and ``per``).
         dt: the sample interval (s) of the data the gain is evaluated on (``None``:
             unknown, refused when there is a gain).
         read_gather: raw samples of gather ``g`` (``None``: the whole array), e.g.
@@ -210,34 +210,34 @@ class TraceAmplitude:
 
     def __init__(
         self,
-        scaler: AmplitudeScaler,
+        contract: AmplitudeContract,
         dt: float | None,
         read_gather: Callable[[int | None], np.ndarray],
         by_first_axis: bool,
     ) -> None:
-        if scaler.gain and not (isinstance(dt, int | float) and dt > 0):
+        if contract.gain and not (isinstance(dt, int | float) and dt > 0):
             raise DataError(
-                f"the amplitude contract's t^{scaler.gain:g} gain needs the data's sample "
+                f"the amplitude contract's t^{contract.gain:g} gain needs the data's sample "
                 f"interval in s; this data has none (dt={dt}): give a Zarr store or SEG-Y "
                 "file, or pass dt"
             )
-        self.scaler, self.dt, self.read_gather = scaler, float(dt or 1.0), read_gather
+        self.contract, self.dt, self.read_gather = contract, float(dt or 1.0), read_gather
         self.by_first_axis = by_first_axis
         self._scales: dict[int | None, float] = {}
 
     def gather_scale(self, gather: int | None) -> float:
         """The scale of one gather after the gain (1 without ``per: gather``)."""
-        if not self.scaler.per_gather:
+        if not self.contract.per_gather:
             return 1.0
         if gather not in self._scales:
             x = self.read_gather(gather)
-            gained = x * self.scaler.gain_curve(0, x.shape[-1], self.dt)
-            self._scales[gather] = self.scaler.statistic(gained)
+            gained = x * self.contract.gain_curve(0, x.shape[-1], self.dt)
+            self._scales[gather] = self.contract.statistic(gained)
         return self._scales[gather]
 
     def factors(self, gathers: Sequence[int] | None, t0: int, n: int) -> np.ndarray:
         """``(len(gathers) or 1, n)`` multipliers for samples ``t0 ..`` of ``gathers``."""
-        curve = self.scaler.gain_curve(t0, n, self.dt)
+        curve = self.contract.gain_curve(t0, n, self.dt)
         chosen: Sequence[int | None] = [None] if gathers is None else gathers
         scales = np.array([self.gather_scale(g) for g in chosen])
         return curve[None, :] / scales[:, None]

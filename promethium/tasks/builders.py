@@ -8,6 +8,7 @@ and ``scripts/bench_train.py`` build them the same way.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -35,7 +36,7 @@ def build_datamodule(cfg: DictConfig) -> SeismicDataModule:
         "data",
         corruption=build_node(cfg, "corruption"),
         augment=build_node(cfg, "augment"),
-        amplitude=build_node(cfg, "normalize"),
+        contract=build_node(cfg, "normalize"),
     )
 
 
@@ -61,8 +62,13 @@ def build_module(cfg: DictConfig) -> BaseTask:
         loss=build_node(cfg, "task.loss"),
         monitor=cfg.task.monitor,
         config=OmegaConf.to_container(cfg, resolve=True),
-        normalize=build_node(cfg, "normalize"),
+        contract=build_node(cfg, "normalize"),
     )
+
+
+def contract_settings(node: Any) -> dict[str, Any]:
+    """A ``normalize`` node's settings without its class path (renamed across releases)."""
+    return {k: v for k, v in dict(node or {}).items() if k != "_target_"}
 
 
 def initial_weights(net: torch.nn.Module, cfg: DictConfig) -> None:
@@ -77,7 +83,9 @@ def initial_weights(net: torch.nn.Module, cfg: DictConfig) -> None:
     saved = ckpt["hyper_parameters"]["config"]
     differences = model_differences(saved["model"], OmegaConf.to_container(cfg.model, resolve=True))
     current = OmegaConf.to_container(cfg.normalize, resolve=True) if "normalize" in cfg else None
-    differences += model_differences(saved.get("normalize") or {}, current or {}, "normalize")
+    differences += model_differences(
+        contract_settings(saved.get("normalize")), contract_settings(current), "normalize"
+    )
     if differences:
         shown = "; ".join(differences[:5])
         raise ConfigError(

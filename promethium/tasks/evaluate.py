@@ -29,7 +29,7 @@ from promethium.evaluation.methods import methods_for
 from promethium.evaluation.metrics import METRICS, score, summarise
 from promethium.evaluation.report import write_report
 from promethium.inference import tiled_predict
-from promethium.models.amplitude import AmplitudeScaler, sample_interval
+from promethium.models.amplitude import AmplitudeContract, sample_interval
 from promethium.tasks.common import load_network, patch_size, trained_densities
 from promethium.tasks.references import (
     Pass,
@@ -55,7 +55,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if not isinstance(n_gathers, int) or isinstance(n_gathers, bool) or n_gathers < 1:
         raise ConfigError(f"evaluate.n_gathers: got {n_gathers!r}; allowed: a positive integer")
     network, train_config = load_network(cfg, ecfg.get("tta"))
-    contract = getattr(network, "scaler", None)
+    contract = getattr(network, "contract", None)
     refs = gained(scorable(held_out_gathers(cfg)), contract)
     configured = ecfg.get("corruption") is not None
     folds = int(ecfg.get("folds") or 0)
@@ -64,12 +64,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     scales = gather_scales(passes[0].inputs, contract)
     refs = dataclasses.replace(refs, clean=refs.clean / scales)
     passes = [dataclasses.replace(p, inputs=p.inputs / scales) for p in passes]
-    scaler, domain = in_contract_domain(contract)
+    scoring, domain = in_contract_domain(contract)
     patch = patch_size(ecfg.patch_size, train_config, "evaluate.patch_size")
 
     def predict(inputs: np.ndarray, masks: np.ndarray, missing: bool) -> np.ndarray:
         out = tiled_predict(
-            network, inputs, patch, ecfg.overlap, ecfg.batch_size, device=ecfg.device, scaler=scaler
+            network,
+            inputs,
+            patch,
+            ecfg.overlap,
+            ecfg.batch_size,
+            device=ecfg.device,
+            contract=scoring,
         )
         if missing and ecfg.get("keep_observed", True):
             # like the classical methods, keep the recorded traces as they are
@@ -191,7 +197,7 @@ def gained(refs: References, contract: Any) -> References:
     The gain does not depend on the data, so it is applied as training applies it:
     before the corruption, whose noise level is then set where the network looks.
     """
-    if not isinstance(contract, AmplitudeScaler) or not contract.gain:
+    if not isinstance(contract, AmplitudeContract) or not contract.gain:
         return refs
     gain = contract.gain_curve(0, refs.clean.shape[-1], _seconds(refs.attrs))
     clean = (refs.clean * gain).astype(np.float32)
@@ -204,20 +210,20 @@ def gather_scales(inputs: np.ndarray, contract: Any) -> np.ndarray | float:
     The scale comes from the corrupted input, as ``task=infer`` takes it from the survey
     it is given; inputs and references are divided by it, so every score is unchanged.
     """
-    if not isinstance(contract, AmplitudeScaler) or not contract.per_gather:
+    if not isinstance(contract, AmplitudeContract) or not contract.per_gather:
         return 1.0
     return np.array([contract.statistic(g) for g in inputs], dtype=np.float32)[:, None, None]
 
 
-def in_contract_domain(contract: Any) -> tuple[AmplitudeScaler | None, str]:
-    """The network's scaler for data already in its contract's domain, and that domain.
+def in_contract_domain(contract: Any) -> tuple[AmplitudeContract | None, str]:
+    """The contract to apply to data already in its own domain, and that domain.
 
     A contract with a trace stage (a ``t^p`` gain, a scale per gather) defines where the
     network looks: every method runs and is scored there (:func:`gained`,
     :func:`scaled_per_gather`) and the network's own trace stage is switched off. Scores
     are then not dominated by the strongest early arrivals.
     """
-    if not isinstance(contract, AmplitudeScaler) or not contract.trace_stage:
+    if not isinstance(contract, AmplitudeContract) or not contract.trace_stage:
         return contract, "the data's own units"
     log.info("evaluate: scoring in the checkpoint's amplitude domain (%s)", contract.describe())
     return contract.without_trace_stage(), f"the model's: {contract.describe()}"

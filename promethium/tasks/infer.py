@@ -138,7 +138,7 @@ def prepare(cfg: DictConfig) -> InferJob:
         icfg.window,
         mask,
         icfg.slice_axis,
-        scaler=getattr(model, "scaler", None),
+        contract=getattr(model, "contract", None),
         dt=sample_interval(source.attrs),
     )
     keep = keeps_observed(icfg.get("keep_observed"), train_config)
