@@ -55,3 +55,30 @@ def test_export_takes_the_writer_registered_for_the_suffix(tmp_path, monkeypatch
     work = write_store(tmp_path / "work.zarr", values, attrs)
     writers.export(work, tmp_path / "out.npy", source, overwrite=False)
     assert np.array_equal(np.load(tmp_path / "out.npy"), values)
+
+
+def test_build_once_builds_once_and_a_lost_race_takes_the_winners_store(tmp_path):
+    from promethium.data.cache import build_once
+    from promethium.errors import DataError
+
+    calls = []
+
+    def build(path):
+        calls.append(path)
+        path.mkdir()
+
+    target = tmp_path / "cache.zarr"
+    assert build_once(target, build, "test") == target
+    assert build_once(target, build, "test") == target and calls == [target]
+
+    def lost_race(path):  # another process renamed its store into place first
+        path.mkdir()
+        raise DataError(f"{path}: output exists")
+
+    assert build_once(tmp_path / "raced.zarr", lost_race, "test").is_dir()
+
+    def broken(path):
+        raise DataError(f"{path}: cannot build")
+
+    with pytest.raises(DataError, match="cannot build"):
+        build_once(tmp_path / "broken.zarr", broken, "test")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,29 @@ log = logging.getLogger(__name__)
 
 #: what :meth:`CachedStoreSource.build` returns: data, attributes, chunks, extra arrays
 StoreContent = tuple[np.ndarray, dict[str, Any], tuple[int, ...], dict[str, np.ndarray]]
+
+
+def build_once(path: Path, build: Callable[[Path], object], what: str) -> Path:
+    """The cached store at ``path``, built by ``build(path)`` unless it exists.
+
+    ``build`` writes the store atomically (a temporary sibling renamed into place, as
+    :func:`promethium.data.store.write_store` does), so a store at ``path`` is always
+    complete. Two processes building the same cache race harmlessly: the one that
+    loses finds the winner's store (identical, by its key) and uses it.
+
+    Raises:
+        DataError: the build's own error, unless another process's store is now there.
+    """
+    if path.exists():
+        log.info("Reusing cached %s store %s", what, path)
+        return path
+    log.info("Building %s into %s", what, path)
+    try:
+        build(path)
+    except DataError:
+        if not path.exists():  # not a lost race with another process building the same
+            raise
+    return path
 
 
 class CachedStoreSource:
@@ -39,18 +63,13 @@ class CachedStoreSource:
     def prepare(self, cache_dir: str | Path) -> Path:
         """Build and write the store unless an identical one is cached; return its path."""
         path = Path(cache_dir) / f"{self.kind}_{self.cache_key()}.zarr"
-        if path.exists():
-            log.info("Reusing cached %s store %s", self.kind, path)
-            return path
-        log.info("Generating %s into %s", self.kind, path)
-        data, attrs, chunks, extra = self.build()
-        try:
+
+        def generate(target: Path) -> None:
+            data, attrs, chunks, extra = self.build()
             # uncompressed: generated caches are read hot by training (see write_store)
-            write_store(path, data, attrs, chunks=chunks, extra_arrays=extra, compress=False)
-        except DataError:
-            if not path.exists():  # not a lost race with another process writing the same cache
-                raise
-        return path
+            write_store(target, data, attrs, chunks=chunks, extra_arrays=extra, compress=False)
+
+        return build_once(path, generate, self.kind)
 
     def build(self) -> StoreContent:
         """Generate the store content (subclasses)."""

@@ -25,6 +25,7 @@ import segyio
 import zarr
 from rich.progress import track
 
+from promethium.data.cache import build_once
 from promethium.data.store import (
     DATA_ARRAY,
     TRACE_MASK,
@@ -325,10 +326,10 @@ class SegyFile:
             Path(cache_dir)
             / f"segy_{source.stem}_{hashlib.sha256(key.encode()).hexdigest()[:12]}.zarr"
         )
-        if not target.exists():
-            try:
-                segy_to_zarr(source, target, sort=self.sort, progress=False, endian=self.endian)
-            except DataError:
-                if not target.exists():  # not a lost race with a concurrent conversion
-                    raise
-        return target
+        return build_once(
+            target,
+            lambda path: segy_to_zarr(
+                source, path, sort=self.sort, progress=False, endian=self.endian
+            ),
+            f"the SEG-Y conversion of {source.name}",
+        )

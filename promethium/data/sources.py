@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from promethium.data.cache import build_once
 from promethium.data.store import (
     DATA_ARRAY,
     LEGACY_DATA_ARRAY,
@@ -73,14 +74,17 @@ class CorruptedRecord:
 
     def prepare(self, cache_dir: str | Path) -> Path | str:
         """Build the corrupted copy once and return its path."""
-        from promethium.data.transforms import bind_store_sampling, make_corruption
-
         inner = Path(self.source.prepare(cache_dir))
         described = describe(self.corruption)
         key = hashlib.sha256(f"{inner.resolve()}|{described}|{self.seed}|{self.domain}".encode())
         target = Path(cache_dir) / f"{inner.stem}_record_{key.hexdigest()[:12]}.zarr"
-        if target.exists():
-            return target
+        return build_once(target, lambda path: self._record(inner, path), "a recorded copy")
+
+    def _record(self, inner: Path, target: Path) -> None:
+        """Write the corrupted copy of the store ``inner`` to ``target``."""
+        from promethium.data.transforms import bind_store_sampling, make_corruption
+
+        described = describe(self.corruption)
         group, data = open_store(inner)
         corruption = make_corruption(self.corruption)
         if corruption is None:
@@ -109,7 +113,6 @@ class CorruptedRecord:
             if name not in (DATA_ARRAY, LEGACY_DATA_ARRAY, TRACE_MASK):
                 extra[name] = np.asarray(array[...])
         write_store(target, values, attrs, extra_arrays=extra, compress=False)
-        return target
 
 
 def describe(corruption: Any) -> str:
