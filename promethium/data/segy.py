@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import segyio
 import zarr
-from rich.progress import track
 
 from promethium.data.cache import build_once
+from promethium.data.progress import progress as with_progress
 from promethium.data.store import (
     DATA_ARRAY,
     TRACE_MASK,
@@ -263,7 +263,9 @@ def _write_traces(
         values = np.zeros(grid.shape, dtype=np.int32)
         values[valid] = np.asarray(f.attributes(byte)[:], dtype=np.int32)[grid[valid]]
         group.create_array(f"headers/{name}", shape=grid.shape, dtype="int32")[...] = values
-    rows = track(range(grid.shape[0]), description="SEG-Y -> Zarr", disable=not progress)
+    rows = with_progress(
+        range(grid.shape[0]), grid.shape[0], "SEG-Y -> Zarr", enabled=progress, unit_name="gathers"
+    )
     for g in rows:
         gather = _read_gather(f, grid[g], n_samples) * live[g][:, None]
         # a trace that is zero at every sample recorded nothing (a decimated or muted

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import segyio
 import zarr
-from rich.progress import track
 
+from promethium.data.progress import progress as with_progress
 from promethium.data.segy import DEAD_TRACE_CODE, HEADER_FIELDS, SEGY_FORMATS
 from promethium.data.store import open_store
 from promethium.errors import ConfigError, DataError
@@ -320,7 +320,8 @@ def _write_segy(
             for i, text in enumerate(meta["text"]):
                 out.text[i] = bytes.fromhex(text)
         out.bin.update(binary)
-        for g in track(range(grid.shape[0]), description="Zarr -> SEG-Y", disable=not progress):
+        gathers = range(grid.shape[0])
+        for g in with_progress(gathers, len(gathers), "Zarr -> SEG-Y", enabled=progress):
             block = np.asarray(data[g])
             for t in np.flatnonzero(grid[g] >= 0):
                 position = int(grid[g, t])

@@ -11,17 +11,10 @@ from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from torch import nn
 
 from promethium.data.inputs import InferenceInput, open_input
+from promethium.data.progress import ProgressBar
 from promethium.data.store import is_url
 from promethium.errors import ConfigError, DataError
 from promethium.inference.engine import resolve_device
@@ -57,38 +50,6 @@ def _required(cfg: DictConfig, key: str, example: str) -> str:
     if value in (None, "", "???"):
         raise ConfigError(f"{key}: required for task=infer; e.g. {key}={example}")
     return str(value)
-
-
-class PatchProgress:
-    """A rich progress bar in patches, with patches/s and ETA."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.progress = Progress(
-            TextColumn("infer"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} patches"),
-            TextColumn("{task.fields[rate]} patches/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            disable=not enabled,
-        )
-        self.task: TaskID | None = None
-        self.start = time.perf_counter()
-
-    def begin(self, total: int) -> None:
-        self.progress.start()
-        self.task = self.progress.add_task("infer", total=total, rate="-")
-        self.start = time.perf_counter()
-
-    def advance(self, n: int) -> None:
-        done = self.progress.tasks[0].completed + n
-        rate = done / max(time.perf_counter() - self.start, 1e-9)
-        if self.task is not None:
-            self.progress.update(self.task, advance=n, rate=f"{rate:.1f}")
-
-    def close(self) -> None:
-        self.progress.stop()
 
 
 @dataclass
@@ -184,7 +145,7 @@ def predict(cfg: DictConfig, job: InferJob) -> tuple[dict[str, Any], bool]:
     """
     icfg, work = cfg.infer, work_path(job.target)
     claim = claim_output(work, job.output) if job.shard[1] == 1 else None
-    bar = PatchProgress(bool(icfg.progress))
+    bar = ProgressBar("infer", unit="patches", enabled=bool(icfg.progress))
     try:
         try:
             summary = stream_predict(
