@@ -124,7 +124,8 @@ def test_python_api_compose_train_load(tmp_path):
         output_dir=tmp_path / "run",
     )
     metrics = api.train(cfg)
-    assert "val/snr" in metrics
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["val/snr"] == pytest.approx(metrics["val/snr"]) and metrics["val/loss"] > 0
     net = api.load_model(tmp_path / "run" / "checkpoints" / "last.ckpt")
     ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
     assert isinstance(ckpt["hyper_parameters"]["config"], dict)

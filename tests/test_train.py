@@ -7,6 +7,15 @@ from promethium.tasks.common import execute as train
 from tests.helpers import compose_config
 
 
+def assert_trained(metrics, tmp_path):
+    """Finite validation and test figures, the same in the run's metrics.json."""
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    for key in ("val/loss", "val/snr", "val/snr_input", "test/snr"):
+        assert torch.isfinite(torch.tensor(metrics[key])), key
+        assert saved[key] == pytest.approx(metrics[key]), key
+    assert metrics["val/loss"] > 0
+
+
 def test_fast_dev_run_end_to_end(tmp_path):
     cfg = compose_config(tmp_path, ["trainer=debug", "trainer.enable_progress_bar=false"])
     metrics = train(cfg)
@@ -57,7 +66,8 @@ def test_pinn_refuses_gathers_unless_allowed(tmp_path):
     with pytest.raises(ConfigError, match="allow_gathers"):
         train(cfg)
     cfg = compose_config(tmp_path, [*physics, "model.allow_gathers=true"], model="pinn")
-    assert "val/physics_loss" in train(cfg)
+    metrics = train(cfg)
+    assert 0 < metrics["val/physics_loss"] < float("inf") and metrics["val/data_loss"] > 0
 
 
 def test_trains_straight_from_segy(tmp_path):
@@ -73,7 +83,7 @@ def test_trains_straight_from_segy(tmp_path):
         ],
         data="segy",
     )
-    assert "val/snr" in train(cfg)
+    assert_trained(train(cfg), tmp_path)
 
 
 @pytest.mark.parametrize("model", ["unet", "dae"])
@@ -84,7 +94,7 @@ def test_trains_on_marmousi_gathers(tmp_path, model):
         data="marmousi",
         model=model,
     )
-    assert "val/snr" in train(cfg)
+    assert_trained(train(cfg), tmp_path)
 
 
 def test_an_unseeded_run_trains_and_keeps_the_seed_0_split(tmp_path):
