@@ -94,15 +94,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     shown = {**outputs, "input": passes[0].inputs}  # the report shows the first input
     first_masks = passes[0].masks if missing else None
     write_outputs(cfg, refs, shown, first_masks, per_gather, summary, domain)
-    log.info(
-        "evaluate: %s", ", ".join(f"{k} {_db(v['snr_db']['mean'])}" for k, v in summary.items())
-    )
-    log.info(
-        "evaluate: trace densities %s",
-        ", ".join(f"{k} {v:.0%}" for k, v in densities.items()),
-    )
-    if refs.held_out:
-        log.info("evaluate: the test split of the training data, %s", refs.held_out)
+    log_summary(summary, densities, refs.held_out)
     extra = {"held_out": refs.held_out} if refs.held_out else {}
     return {
         **_means(summary),
@@ -112,6 +104,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "densities": densities,
         **extra,
     }
+
+
+def log_summary(summary: dict[str, Any], densities: dict[str, float], held_out: str) -> None:
+    """The methods' mean SNR, the trace densities and what was held out, as log lines."""
+    log.info(
+        "evaluate: %s", ", ".join(f"{k} {_db(v['snr_db']['mean'])}" for k, v in summary.items())
+    )
+    log.info(
+        "evaluate: trace densities %s", ", ".join(f"{k} {v:.0%}" for k, v in densities.items())
+    )
+    if held_out:
+        log.info("evaluate: the test split of the training data, %s", held_out)
 
 
 def fill_passes(
