@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -20,7 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from promethium.config import register_resolvers
-from promethium.errors import PromethiumError
+from promethium.errors import Interrupted, PromethiumError
 from promethium.tasks.common import execute
 
 # Let configs find the project from any working directory (`python /path/to/run.py`).
@@ -64,6 +65,12 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     folder = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
     try:
         metrics = run_task(cfg)
+    except Interrupted as err:  # a signal: the folder keeps its checkpoints for a resume
+        message = f"{err}; resume with: {resume_command(folder)}" if folder else str(err)
+        log.error("%s", message)
+        if folder is not None and folder.is_dir():
+            mark_failed(folder, message)
+        sys.exit(err.exit_status)
     except PromethiumError as err:
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise  # let the sweeper record the failed job and go on
@@ -83,6 +90,17 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     monitor = cfg.task.get("monitor")
     value = metrics.get(monitor) if monitor else None
     return float(value) if value is not None else None
+
+
+def resume_command(folder: Path) -> str:
+    """The command line that resumes this run in ``folder`` from its last checkpoint."""
+    overrides = [
+        o
+        for o in HydraConfig.get().overrides.task
+        if not o.startswith(("ckpt_path=", "hydra.run.dir="))
+    ]
+    args = [*overrides, "ckpt_path=last", f"hydra.run.dir={folder}"]
+    return "python run.py " + " ".join(shlex.quote(a) for a in args)
 
 
 def discard_refused_run(folder: Path, error: str) -> None:

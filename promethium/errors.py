@@ -51,3 +51,25 @@ class ConfigError(PromethiumError, ValueError):
 
 class DataError(PromethiumError, ValueError):
     """Input data (a file, store or array) is missing, malformed or unsuitable."""
+
+
+class Interrupted(Exception):
+    """A run stopped by a signal (``SIGTERM`` from a scheduler, ``SIGINT``: Ctrl-C).
+
+    Not a :class:`PromethiumError`: nothing was wrong with the input, and the run folder
+    keeps its checkpoints for a resume. ``run.py`` ends with :attr:`exit_status`
+    (``128 + signal``, as a shell reports a process killed by it) and one line saying how
+    to resume.
+    """
+
+    def __init__(self, signum: int, where: str) -> None:
+        import signal
+
+        self.signum, self.where = int(signum), where
+        name = signal.Signals(self.signum).name
+        super().__init__(f"stopped by {name} {where}")
+
+    @property
+    def exit_status(self) -> int:
+        """``128 + signal``."""
+        return 128 + self.signum

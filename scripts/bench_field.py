@@ -47,6 +47,11 @@ VARIANTS: dict[str, tuple[str, ...]] = {
         "model.residual_output=linear",
         "corruption.transforms.0.fraction=0.25",
     ),
+    # an exponential moving average of the weights (Lightning's EMAWeightAveraging)
+    "ema": ("callbacks=[default,ema]",),
+    # patches the length of the line's traces (75 samples) instead of 128, zero-padded
+    "patch_time_75": ("data.patch_size=[64,75]",),
+    "patch_128x75": ("data.patch_size=[128,75]",),
 }
 
 

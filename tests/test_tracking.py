@@ -135,3 +135,30 @@ def test_python_api_compose_train_load(tmp_path):
         {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     )
     assert torch.equal(net(x), reference.eval()(x))
+
+
+@pytest.mark.cli
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_ends_training_non_zero_with_the_resume_command(tmp_path, signum):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        cli(run_dir, "trainer.max_epochs=40"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoints" / "last.ckpt").exists():
+        assert proc.poll() is None and time.time() < deadline, "run ended before the signal"
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    _, stderr = proc.communicate(timeout=300)
+    name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if "[ERROR]" in line]
+    assert len(errors) == 1 and f"stopped by {name} in epoch" in errors[0], stderr[-2000:]
+    assert "Traceback" not in stderr and not (run_dir / "metrics.json").exists()
+    resume = errors[0].split("resume with: ", 1)[1]
+    assert resume.startswith("python run.py ") and "ckpt_path=last" in resume
+    assert f"hydra.run.dir={run_dir}" in resume
+    assert (run_dir / "failed.txt").read_text().startswith(f"stopped by {name}")

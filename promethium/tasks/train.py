@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from promethium.errors import ConfigError
+from promethium.errors import ConfigError, Interrupted
 from promethium.ml.checkpoints import check_resumable, read_checkpoint
 from promethium.ml.datamodule import SeismicDataModule
 from promethium.ml.tasks import BaseTask
@@ -118,13 +122,32 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         share_job_config(cfg, output_dir)  # the launched ranks run this job, not argv
     if rank_zero:
         tag_mlflow_runs(trainer.loggers, info, output_dir, cfg)
-    # weights_only: never torch's default, which an environment variable can loosen
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    metrics = final_metrics(cfg, trainer, module, datamodule)
+    with stopped_by_signals(trainer):
+        # weights_only: never torch's default, which an environment variable can loosen
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        metrics = final_metrics(cfg, trainer, module, datamodule)
     metrics.update(survey_densities(cfg, datamodule))
     if rank_zero:
         log_outcome(cfg, trainer, metrics)
     return metrics
+
+
+@contextmanager
+def stopped_by_signals(trainer: pl.Trainer) -> Iterator[None]:
+    """Lightning's ends of a signalled run as :class:`~promethium.errors.Interrupted`.
+
+    On ``SIGTERM`` Lightning finishes the step and raises ``SIGTERMException``, a
+    ``SystemExit`` with status 0; on ``SIGINT`` it calls ``sys.exit(1)``. Either would
+    tell a scheduler little (0: success) and the user nothing.
+    """
+    try:
+        yield
+    except SIGTERMException:
+        raise Interrupted(signal.SIGTERM, f"in epoch {trainer.current_epoch}") from None
+    except SystemExit:
+        if trainer.interrupted:  # Lightning's KeyboardInterrupt path
+            raise Interrupted(signal.SIGINT, f"in epoch {trainer.current_epoch}") from None
+        raise
 
 
 def survey_densities(cfg: DictConfig, datamodule: SeismicDataModule) -> dict[str, float]:
