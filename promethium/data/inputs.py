@@ -161,4 +161,51 @@ def _store_input(path: Path | str, store: Path | str) -> InferenceInput:
     return source
 
 
-__all__ = ["SEGY_SUFFIXES", "InferenceInput", "kind_of", "open_input"]
+#: the README's NaN policy, quoted by every refusal
+NAN_POLICY = (
+    "NaN or inf is allowed only in dead traces (trace_mask, infer.mask, SEG-Y dead code) "
+    "and in absent traces that are NaN at every sample (MDIO's fill)"
+)
+
+
+def absent_traces(values: np.ndarray, name: str, dead: np.ndarray | None = None) -> np.ndarray:
+    """The traces of ``values`` (``(..., time)``) that are absent: NaN at every sample.
+
+    The one NaN policy of every entry point (``task=infer``, ``task=evaluate``,
+    ``api.infer``): a trace marked ``dead`` may hold anything; a trace NaN at every sample
+    is absent, as MDIO fills traces the survey does not have, and is treated as dead;
+    any other NaN or infinite sample is refused.
+
+    Args:
+        values: the samples, time last.
+        name: how the message names the input (a path, or ``api.infer input``).
+        dead: traces already known dead (``True``), shape ``values.shape[:-1]``.
+
+    Returns:
+        ``(...)`` boolean: ``True`` where a trace is absent.
+
+    Raises:
+        DataError: naming ``name`` and the first bad ``(trace index, sample)``.
+    """
+    finite = np.isfinite(values)
+    absent = np.isnan(values).all(axis=-1)
+    bad = ~finite & ~absent[..., None]
+    if dead is not None:
+        bad &= ~np.asarray(dead, dtype=bool)[..., None]
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataError(
+            f"{name}: NaN or inf at index {where} (trace {where[:-1]}, sample {where[-1]}) "
+            f"of a recorded trace; {NAN_POLICY}: fix those samples or mark the trace dead"
+        )
+    return absent
+
+
+__all__ = [
+    "NAN_POLICY",
+    "SEGY_SUFFIXES",
+    "InferenceInput",
+    "absent_traces",
+    "kind_of",
+    "open_input",
+]

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from promethium.data.inputs import NAN_POLICY
 from promethium.errors import DataError
 from promethium.inference.work import RegionWork, Volume, as_block
 from promethium.tiling import Region, TileGrid
@@ -40,7 +41,9 @@ class PatchSource:
         finite = np.isfinite(block).all() if on_host else bool(torch.isfinite(block).all())
         if not finite:
             raise DataError(
-                f"{self.source_name}: NaN or inf values in the input block {region.lead + halo}"
+                f"{self.source_name}: NaN or inf values in the input block "
+                f"{region.lead + halo}; {NAN_POLICY}: fix those samples or mark the traces "
+                "dead (infer.mask.traces, infer.mask.header)"
             )
         key = (tuple(block.shape[1:]), tuple((s.start, s.stop) for sl in slices for s in sl))
         wsum = self.wsum_cache.get(key)

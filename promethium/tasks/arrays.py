@@ -2,7 +2,8 @@
 
 The task's settings apply as on the command line: the checkpoint's patch size and
 amplitude contract, recorded traces passed through for interpolation models, dead
-traces (all zero, or NaN as MDIO fills absent traces) never used as input. An
+traces (all zero, or NaN at every sample as MDIO fills absent traces) never used as
+input, and NaN anywhere else refused (:func:`promethium.data.inputs.absent_traces`). An
 ``xarray.DataArray`` (e.g. ``mdio.open_mdio(path)["amplitude"]``) keeps its dimensions,
 coordinates and attributes; its time (or depth) dimension may sit anywhere, and its
 sample interval for a gained contract comes from that coordinate (MDIO's time is in
@@ -18,9 +19,35 @@ import numpy as np
 import torch
 from torch import nn
 
+from promethium.data.inputs import absent_traces
 from promethium.data.mdio import TIME_UNITS
+from promethium.errors import DataError
 from promethium.inference import tiled_predict
 from promethium.tasks.common import keeps_observed, patch_size
+
+
+def check_array(data: Any) -> None:
+    """Refuse what cannot be seismic samples: complex, object or text, or an empty axis.
+
+    Raises:
+        DataError: naming ``api.infer input``, its dtype or shape, and what is allowed.
+    """
+    if isinstance(data, torch.Tensor):
+        shape, kind = tuple(data.shape), "c" if data.is_complex() else "f"
+    else:
+        array = np.asarray(data)
+        shape, kind = array.shape, array.dtype.kind
+    if kind not in "fiub":
+        raise DataError(
+            f"api.infer input: dtype {getattr(data, 'dtype', type(data).__name__)}; allowed: "
+            "real numbers (float or integer); complex input would lose its imaginary part: "
+            "pass .real (or each part) instead"
+        )
+    if len(shape) < 1 or 0 in shape:
+        raise DataError(
+            f"api.infer input: shape {shape} has an empty axis; allowed: at least one trace "
+            "of at least one sample, time last"
+        )
 
 
 def _is_dataarray(data: Any) -> bool:
@@ -76,6 +103,7 @@ def predict_array(
     if _is_dataarray(data):
         data, coord_dt, wrap = _from_dataarray(data)
         dt = dt if dt is not None else coord_dt
+    check_array(data)
     keep = keeps_observed(keep_observed, train_config)
     tiles = patch_size(patch, train_config, "patch")
     given_tensor = isinstance(data, torch.Tensor)
@@ -83,9 +111,10 @@ def predict_array(
     values = (
         data.detach().float() if given_tensor else torch.from_numpy(np.asarray(data, np.float32))
     )
-    finite = torch.isfinite(values)
-    live = finite.all(-1) & (values != 0).any(-1)  # dead: all zero, or NaN as MDIO fills
-    values = torch.where(finite, values, torch.zeros_like(values))
+    absent = torch.from_numpy(absent_traces(values.cpu().numpy(), "api.infer input"))
+    absent = absent.to(values.device)
+    values = torch.where(absent[..., None], torch.zeros_like(values), values)
+    live = (values != 0).any(-1)  # dead: all zero, or absent (NaN at every sample)
     out = tiled_predict(
         model,
         values,

@@ -14,7 +14,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from promethium.config import build_node
-from promethium.data.inputs import open_input
+from promethium.data.inputs import absent_traces, open_input
 from promethium.data.store import TRACE_MASK, open_store
 from promethium.data.transforms import (
     CorruptionChain,
@@ -64,10 +64,25 @@ def reference_gathers(cfg: DictConfig) -> References:
     corruption = make_corruption(build_node(cfg, key))
     bind_store_sampling(corruption, source.attrs)
     mask = source.trace_mask()
-    live = None if mask is None else mask[:n]
-    return References(
-        clean * (1 if live is None else live[..., None]), source.attrs, corruption, live
-    )
+    clean, live = recorded_only(clean, None if mask is None else mask[:n], str(ecfg.input))
+    return References(clean, source.attrs, corruption, live)
+
+
+def recorded_only(
+    clean: np.ndarray, live: np.ndarray | None, name: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reference gathers with dead and absent traces zeroed, and the recorded-trace mask.
+
+    Absent traces (NaN at every sample) are dead; other NaN is refused
+    (:func:`~promethium.data.inputs.absent_traces`, the one NaN policy).
+    """
+    dead = None if live is None else ~np.asarray(live, dtype=bool)
+    absent = absent_traces(clean, name, dead)
+    if absent.any():
+        live = ~absent if live is None else live & ~absent
+    if live is None:
+        return clean, None
+    return np.where(live[..., None], clean, np.float32(0)), live
 
 
 def held_out_gathers(cfg: DictConfig) -> References:
@@ -95,7 +110,7 @@ def held_out_gathers(cfg: DictConfig) -> References:
     live = None
     if TRACE_MASK in group:
         live = np.stack([np.asarray(group[TRACE_MASK][t], dtype=bool) for t in traces])
-        clean = clean * live[..., None]
+    clean, live = recorded_only(clean, live, str(datamodule.path))
     corruption = datamodule.corruption
     if cfg.evaluate.get("corruption") is not None:  # evaluate.corruption wins, here too
         corruption = make_corruption(build_node(cfg, "evaluate.corruption"))
@@ -111,6 +126,13 @@ def scorable(refs: References) -> References:
         DataError: when there is no gather, or every reference gather is all zero.
     """
     clean = refs.clean
+    if clean.ndim == 3 and clean.shape[1] < 2:
+        raise DataError(
+            f"evaluate: the reference gathers hold {clean.shape[1]} trace each (shape "
+            f"{clean.shape}); the metrics and every classical method need neighbouring traces "
+            "(a 1-trace gather scores PSNR in the hundreds of dB): form gathers of several "
+            "traces (data.source.sort or evaluate.segy_sort, e.g. [FieldRecord])"
+        )
     energy = np.abs(clean).reshape(len(clean), -1).max(axis=1) if len(clean) else clean
     if not np.any(energy > 0):
         raise DataError(

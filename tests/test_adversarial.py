@@ -1,0 +1,103 @@
+"""Inputs an adversarial user tries: each refused with one message, or handled as stated.
+
+The README's NaN policy holds at every entry point: NaN or inf is allowed only in dead
+traces and in absent traces NaN at every sample (MDIO's fill); anything else is refused
+naming the input and the position.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from promethium import api
+from promethium.data.inputs import absent_traces
+from promethium.errors import DataError
+
+
+def gathers(seed=0, shape=(2, 24, 48)):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def test_absent_traces_are_all_nan_traces_and_any_other_nan_is_refused():
+    x = gathers()
+    x[0, 3] = np.nan  # absent, as MDIO fills it
+    assert absent_traces(x, "x").sum() == 1 and absent_traces(x, "x")[0, 3]
+    x[1, 5, 7] = np.nan  # one sample of a recorded trace
+    with pytest.raises(DataError, match=r"^x: NaN or inf at index \(1, 5, 7\)"):
+        absent_traces(x, "x")
+    dead = np.zeros(x.shape[:-1], bool)
+    dead[1, 5] = True  # marked dead: anything goes
+    assert absent_traces(x, "x", dead)[0, 3]
+    x[1, 5, 7] = np.inf
+    with pytest.raises(DataError, match="trace \\(1, 5\\), sample 7"):
+        absent_traces(x, "x")
+
+
+def test_api_infer_refuses_one_nan_sample_and_fills_absent_traces(tiny_checkpoint):
+    x = gathers()
+    x[0, 3] = np.nan
+    out = api.infer(x, tiny_checkpoint)  # interpolation: the absent trace is filled
+    assert np.isfinite(out).all() and np.array_equal(out[0, 4], x[0, 4])
+    x[1, 5, 7] = np.nan
+    with pytest.raises(DataError, match=r"^api.infer input: NaN or inf at index \(1, 5, 7\)"):
+        api.infer(x, tiny_checkpoint)
+    with pytest.raises(DataError, match="NaN or inf"):
+        api.infer(torch.from_numpy(x), tiny_checkpoint)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (np.zeros((2, 0, 48), np.float32), r"shape \(2, 0, 48\) has an empty axis"),
+        (np.zeros((2, 24, 0), np.float32), "has an empty axis"),
+        (np.zeros((2, 24, 48), np.complex64), "dtype complex64; allowed: real numbers"),
+        (np.array([[object()] * 3] * 2), "dtype object; allowed: real numbers"),
+        (torch.zeros(2, 24, 48, dtype=torch.complex64), "complex input would lose"),
+    ],
+)
+def test_api_infer_refuses_what_cannot_be_samples(tiny_checkpoint, data, message):
+    with pytest.raises(DataError, match=message):
+        api.infer(data, tiny_checkpoint)
+
+
+def test_evaluate_treats_absent_traces_as_dead_and_refuses_other_nan():
+    from promethium.tasks.references import recorded_only
+
+    x = gathers()
+    x[0, 3] = np.nan
+    clean, live = recorded_only(x.copy(), None, "ref.zarr")
+    assert not live[0, 3] and live.sum() == live.size - 1 and np.isfinite(clean).all()
+    x[1, 2, 9] = np.nan
+    with pytest.raises(DataError, match=r"^ref.zarr: NaN or inf at index \(1, 2, 9\)"):
+        recorded_only(x, None, "ref.zarr")
+
+
+@pytest.mark.cli
+def test_task_evaluate_refuses_nan_in_a_reference_with_one_line(tmp_path, tiny_checkpoint):
+    x = gathers()
+    x[1, 2, 9] = np.nan
+    np.save(tmp_path / "ref.npy", x)  # stores refuse NaN on write; a bare array does not
+    from tests.helpers import cli
+
+    run = cli(
+        "task=evaluate",
+        f"ckpt_path={tiny_checkpoint}",
+        f"evaluate.input={tmp_path / 'ref.npy'}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={tmp_path / 'eval'}",
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 2 and "NaN or inf at index (1, 2, 9)" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_evaluate_refuses_one_trace_gathers_instead_of_meaningless_figures():
+    from promethium.data.transforms import MissingTraces
+    from promethium.tasks.references import References, scorable
+
+    one_trace = References(gathers(shape=(4, 1, 48)), {"dt": 0.004}, MissingTraces(0.5))
+    with pytest.raises(DataError, match=r"hold 1 trace each .*PSNR in the hundreds of dB"):
+        scorable(one_trace)
+    assert scorable(References(gathers(), {"dt": 0.004}, MissingTraces(0.5))).clean.shape[1] == 24
