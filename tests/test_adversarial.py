@@ -101,3 +101,40 @@ def test_evaluate_refuses_one_trace_gathers_instead_of_meaningless_figures():
     with pytest.raises(DataError, match=r"hold 1 trace each .*PSNR in the hundreds of dB"):
         scorable(one_trace)
     assert scorable(References(gathers(), {"dt": 0.004}, MissingTraces(0.5))).clean.shape[1] == 24
+
+
+@pytest.mark.cli
+def test_task_infer_fills_absent_traces_and_refuses_other_nan(tmp_path, tiny_checkpoint):
+    from tests.helpers import cli
+
+    x = gathers()
+    x[0, 3] = np.nan  # absent: filled like a dead trace
+    np.save(tmp_path / "absent.npy", x)
+    args = [f"ckpt_path={tiny_checkpoint}", f"paths.cache_dir={tmp_path / 'cache'}"]
+    run = cli(
+        "task=infer",
+        *args,
+        f"input={tmp_path / 'absent.npy'}",
+        f"output={tmp_path / 'out.npy'}",
+        "infer.progress=false",
+        f"hydra.run.dir={tmp_path / 'a'}",
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = np.load(tmp_path / "out.npy")
+    assert np.isfinite(out).all() and np.array_equal(out[0, 4], x[0, 4])  # recorded: kept
+    x[1, 5, 7] = np.inf
+    np.save(tmp_path / "bad.npy", x)
+    run = cli(
+        "task=infer",
+        *args,
+        f"input={tmp_path / 'bad.npy'}",
+        f"output={tmp_path / 'bad_out.npy'}",
+        "infer.progress=false",
+        f"hydra.run.dir={tmp_path / 'b'}",
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 2 and "NaN or inf values in the input block" in run.stderr
+    assert "Traceback" not in run.stderr and not (tmp_path / "bad_out.npy").exists()

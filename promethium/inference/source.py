@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from promethium.data.inputs import NAN_POLICY
+from promethium.data.inputs import NAN_POLICY, absent_traces
 from promethium.errors import DataError
 from promethium.inference.work import RegionWork, Volume, as_block
 from promethium.tiling import Region, TileGrid
@@ -40,11 +40,7 @@ class PatchSource:
         on_host = self.device is None
         finite = np.isfinite(block).all() if on_host else bool(torch.isfinite(block).all())
         if not finite:
-            raise DataError(
-                f"{self.source_name}: NaN or inf values in the input block "
-                f"{region.lead + halo}; {NAN_POLICY}: fix those samples or mark the traces "
-                "dead (infer.mask.traces, infer.mask.header)"
-            )
+            block = self._without_absent_traces(block, region.lead + halo)
         key = (tuple(block.shape[1:]), tuple((s.start, s.stop) for sl in slices for s in sl))
         wsum = self.wsum_cache.get(key)
         if wsum is None:
@@ -55,6 +51,26 @@ class PatchSource:
         if not on_host:
             block = block.contiguous()  # the gather indexes its flat storage
         return RegionWork(region, halo, block, slices, wsum)
+
+    def _without_absent_traces(self, block: Any, where: tuple) -> Any:
+        """``block`` with absent traces (NaN at every sample) zeroed; other NaN refused.
+
+        Raises:
+            DataError: naming the input, the block and the policy.
+        """
+        values = block if isinstance(block, np.ndarray) else block.cpu().numpy()
+        try:
+            absent = absent_traces(values, self.source_name)
+        except DataError:
+            raise DataError(
+                f"{self.source_name}: NaN or inf values in the input block {where}; "
+                f"{NAN_POLICY}: fix those samples or mark the traces dead (infer.mask.traces, "
+                "infer.mask.header)"
+            ) from None
+        if isinstance(block, np.ndarray):
+            return np.where(absent[..., None], np.float32(0), block)
+        dead = torch.from_numpy(absent[..., None]).to(block.device)
+        return block.masked_fill(dead, 0.0)
 
     def works(
         self, planned: Sequence[tuple[Region, tuple[slice, ...], list]], num_workers: int

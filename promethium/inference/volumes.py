@@ -97,9 +97,9 @@ class ObservedTraces:
     def keep(self, key: tuple[slice, ...], values: np.ndarray) -> np.ndarray:
         """``values`` (input axis order, at ``key``) with the recorded traces restored."""
         observed = np.asarray(self.volume[key], dtype=np.float32)
-        if self.trace_mask is None:
-            return observed
-        live = np.asarray(self.trace_mask[key[:-1]], dtype=bool)[..., None]
+        live = ~np.isnan(observed).all(axis=-1, keepdims=True)  # absent traces: filled
+        if self.trace_mask is not None:
+            live &= np.asarray(self.trace_mask[key[:-1]], dtype=bool)[..., None]
         return np.where(live, observed, values)
 
 
