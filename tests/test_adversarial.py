@@ -138,3 +138,51 @@ def test_task_infer_fills_absent_traces_and_refuses_other_nan(tmp_path, tiny_che
     )
     assert run.returncode == 2 and "NaN or inf values in the input block" in run.stderr
     assert "Traceback" not in run.stderr and not (tmp_path / "bad_out.npy").exists()
+
+
+def test_a_lost_chunk_of_a_segy_import_is_refused_naming_the_gathers(tmp_path):
+    from promethium.data.segy import segy_to_zarr
+    from promethium.data.store import CHUNKS_WRITTEN, open_store
+    from tests.helpers import write_prestack
+
+    write_prestack(tmp_path / "shots.sgy")
+    store = segy_to_zarr(tmp_path / "shots.sgy", tmp_path / "shots.zarr", progress=False)
+    group, data = open_store(store)  # whole: every chunk, all-zero ones too, is on disk
+    assert group.attrs[CHUNKS_WRITTEN] == data.nchunks == data.nchunks_initialized
+    (store / "amplitude" / "c" / "1" / "0" / "0").unlink()
+    with pytest.raises(DataError, match=r"1 of the \d+ amplitude chunks .* amplitude/c/1/0/0 "):
+        open_store(store)
+
+
+def test_a_truncated_array_metadata_file_is_one_message(tmp_path):
+    from promethium.data.store import open_store, store_attrs, write_store
+
+    attrs = store_attrs(
+        dt=0.004, dx=[None, 12.5], axis_names=["g", "trace", "time"], provenance="t"
+    )
+    store = write_store(tmp_path / "s.zarr", gathers(), attrs)
+    meta = store / "amplitude" / "zarr.json"
+    meta.write_text(meta.read_text()[:40])
+    with pytest.raises(DataError, match=r"s.zarr: the amplitudes' metadata is unreadable"):
+        open_store(store)
+
+
+@pytest.mark.cli
+def test_task_infer_on_a_store_that_lost_a_chunk_exits_2(tmp_path, tiny_checkpoint):
+    from promethium.data.segy import segy_to_zarr
+    from tests.helpers import cli, write_prestack
+
+    write_prestack(tmp_path / "shots.sgy")
+    store = segy_to_zarr(tmp_path / "shots.sgy", tmp_path / "shots.zarr", progress=False)
+    (store / "amplitude" / "c" / "1" / "0" / "0").unlink()
+    run = cli(
+        "task=infer",
+        f"ckpt_path={tiny_checkpoint}",
+        f"input={store}",
+        f"output={tmp_path / 'out.zarr'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 2 and "amplitude/c/1/0/0" in run.stderr, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr and not (tmp_path / "out.zarr").exists()

@@ -27,7 +27,9 @@ import zarr
 from promethium.data.cache import build_once
 from promethium.data.progress import progress as with_progress
 from promethium.data.store import (
+    CHUNKS_WRITTEN,
     DATA_ARRAY,
+    EVERY_CHUNK,
     TRACE_MASK,
     atomic_store,
     store_attrs,
@@ -254,6 +256,7 @@ def _write_traces(
         chunks=(1, grid.shape[1], n_samples),
         dtype="float32",
         compressors="auto" if compress else None,
+        config=EVERY_CHUNK,
     )
     group.create_array("trace_index", shape=grid.shape, dtype="int64")[...] = grid
     live = live_traces(f, grid)
@@ -273,6 +276,7 @@ def _write_traces(
         live[g] &= np.any(gather != 0, axis=-1)
         data[g] = gather
     mask[...] = live
+    group.attrs[CHUNKS_WRITTEN] = int(data.nchunks)
 
 
 def _default_axes(sort: Sequence[str]) -> list[str]:

@@ -37,6 +37,12 @@ LEGACY_DATA_ARRAY = "data"
 #: name); absent and dead traces are False and never a training target
 TRACE_MASK = "trace_mask"
 REQUIRED_ATTRS = ("dt", "dx", "axis_names", "units", "provenance")
+#: attribute: how many chunks of the amplitudes the writer wrote (every one, empty ones
+#: too), so a reader can tell a lost chunk from one never written (zarr reads both as
+#: the fill value)
+CHUNKS_WRITTEN = "chunks_written"
+#: array settings of writers that record CHUNKS_WRITTEN: all-zero chunks are written too
+EVERY_CHUNK = {"write_empty_chunks": True}
 FORMAT_VERSION = 1
 
 
@@ -58,9 +64,16 @@ def validate_store(group: zarr.Group, path: str | os.PathLike = "<store>") -> za
             raise DataError(
                 f"{path}: store attribute {key!r} is missing (required: {REQUIRED_ATTRS})"
             )
-    if DATA_ARRAY not in group and LEGACY_DATA_ARRAY not in group:
+    try:
+        present = DATA_ARRAY in group or LEGACY_DATA_ARRAY in group
+        data = data_array(group) if present else None
+    except Exception as err:  # noqa: BLE001 - zarr raises JSON, key and value errors here
+        raise DataError(
+            f"{path}: the amplitudes' metadata is unreadable ({type(err).__name__}: {err}); "
+            "its zarr.json may be truncated: re-create the store"
+        ) from None
+    if data is None:
         raise DataError(f"{path}: array {DATA_ARRAY!r} is missing from the store")
-    data = data_array(group)
     if data.dtype != np.float32:
         raise DataError(f"{path}: array {DATA_ARRAY!r} has dtype {data.dtype}; allowed: float32")
     dt = attrs["dt"]
@@ -94,7 +107,37 @@ def validate_store(group: zarr.Group, path: str | os.PathLike = "<store>") -> za
         )
     if not isinstance(attrs["units"], Mapping):
         raise DataError(f"{path}: attribute 'units' must be a mapping, got {attrs['units']!r}")
+    if CHUNKS_WRITTEN in attrs:
+        check_chunks(data, int(attrs[CHUNKS_WRITTEN]), path)
     return data
+
+
+def check_chunks(data: zarr.Array, written: int, path: str | os.PathLike) -> None:
+    """Refuse a store whose amplitudes lack chunks its writer recorded as written.
+
+    Zarr reads a missing chunk as the fill value, so a chunk file lost after the store
+    was written would train and infer as zeros without a word.
+
+    Raises:
+        DataError: naming the store, the first missing chunk and the gathers it holds.
+    """
+    present = int(data.nchunks_initialized)
+    if present >= written:
+        return
+    missing = "; the missing chunk could not be located (not a local store)"
+    if not is_url(path):
+        folder = Path(path) / data.path
+        for coords in np.ndindex(*data.cdata_shape):
+            key = data.metadata.encode_chunk_key(coords)
+            if not (folder / key).exists():
+                first = coords[0] * data.chunks[0]
+                last = min(first + data.chunks[0], data.shape[0]) - 1
+                missing = f"; {data.path}/{key} (first-axis positions {first}..{last}) is missing"
+                break
+    raise DataError(
+        f"{path}: {written - present} of the {written} amplitude chunks its writer wrote are "
+        f"gone{missing}; they would read as zeros: re-create or restore the store"
+    )
 
 
 def is_url(path: str | os.PathLike) -> bool:
@@ -197,8 +240,10 @@ def write_store(
             chunks=chunks,
             dtype="float32",
             compressors="auto" if compress else None,
+            config=EVERY_CHUNK,
         )
         arr[...] = data
+        group.attrs[CHUNKS_WRITTEN] = int(arr.nchunks)
         for name, values in (extra_arrays or {}).items():
             values = np.asarray(values)
             group.create_array(name, shape=values.shape, dtype=values.dtype)[...] = values
