@@ -73,3 +73,27 @@ class Interrupted(Exception):
     def exit_status(self) -> int:
         """``128 + signal``."""
         return 128 + self.signum
+
+
+#: file-system refusals of a write that are the environment's, not a bug: read-only,
+#: no permission, file-size limit, disk or quota full
+STORAGE_ERRNOS = ("EROFS", "EACCES", "EPERM", "EFBIG", "ENOSPC", "EDQUOT")
+
+
+def storage_error(err: OSError) -> DataError | None:
+    """A refused write as one :class:`DataError` naming the file, or ``None`` for others.
+
+    Every writer publishes its output by renaming a complete temporary sibling
+    (``promethium.files.atomic_path``), so when a write is refused the previous output,
+    if any, is intact: the message says so.
+    """
+    import errno
+
+    name = errno.errorcode.get(err.errno or 0, "")
+    if name not in STORAGE_ERRNOS:
+        return None
+    where = err.filename or "output"
+    return DataError(
+        f"{where}: {err.strerror or err} ({name}); nothing was replaced: choose a writable "
+        "place with room for the output"
+    )

@@ -24,7 +24,7 @@ from promethium.data.mdio import segy_to_mdio
 from promethium.data.segy import segy_to_zarr
 from promethium.data.segy_export import zarr_to_segy
 from promethium.data.survey import describe, summarise
-from promethium.errors import PromethiumError
+from promethium.errors import PromethiumError, storage_error
 
 #: library parameters that this script takes as options of the same name
 PARAMETER_OPTIONS = ("sort", "format", "endian")
@@ -70,27 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        if args.target.suffix.lower() == ".mdio":
-            segy_to_mdio(args.source, args.target, args.mdio_template, args.overwrite)
-        elif args.source.is_dir():
-            zarr_to_segy(
-                args.source,
-                args.target,
-                overwrite=args.overwrite,
-                header_store=args.headers,
-                fmt=args.format,
-            )
-        else:
-            segy_to_zarr(
-                args.source,
-                args.target,
-                sort=args.sort,
-                overwrite=args.overwrite,
-                compress=args.compress,
-                endian=args.endian,
-            )
-            for line in describe(summarise(args.target)):  # what was read, and how
-                print(line)
+        convert(args)
+    except OSError as err:  # a refused write (read-only, full, size limit): one line
+        refused = storage_error(err)
+        if refused is None:
+            raise
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
     except PromethiumError as err:
         param = getattr(err, "param", None)
         message = f"--{err}" if param in PARAMETER_OPTIONS else str(err)  # sort -> --sort
@@ -98,6 +84,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"wrote {args.target}")
     return 0
+
+
+def convert(args: argparse.Namespace) -> None:
+    """The conversion the arguments ask for (its direction from the paths)."""
+    if args.target.suffix.lower() == ".mdio":
+        segy_to_mdio(args.source, args.target, args.mdio_template, args.overwrite)
+    elif args.source.is_dir():
+        zarr_to_segy(
+            args.source,
+            args.target,
+            overwrite=args.overwrite,
+            header_store=args.headers,
+            fmt=args.format,
+        )
+    else:
+        segy_to_zarr(
+            args.source,
+            args.target,
+            sort=args.sort,
+            overwrite=args.overwrite,
+            compress=args.compress,
+            endian=args.endian,
+        )
+        for line in describe(summarise(args.target)):  # what was read, and how
+            print(line)
 
 
 if __name__ == "__main__":

@@ -186,3 +186,60 @@ def test_task_infer_on_a_store_that_lost_a_chunk_exits_2(tmp_path, tiny_checkpoi
     )
     assert run.returncode == 2 and "amplitude/c/1/0/0" in run.stderr, run.stderr[-2000:]
     assert "Traceback" not in run.stderr and not (tmp_path / "out.zarr").exists()
+
+
+def test_a_refused_write_is_one_message_naming_the_file():
+    import errno
+
+    from promethium.errors import storage_error
+
+    refused = storage_error(OSError(errno.EROFS, "Read-only file system", "/mnt/ro/out.zarr"))
+    assert str(refused).startswith("/mnt/ro/out.zarr: Read-only file system (EROFS)")
+    assert "nothing was replaced" in str(refused)
+    assert storage_error(OSError(errno.ENOENT, "No such file")) is None  # a bug: traceback
+
+
+@pytest.mark.cli
+def test_segy_import_past_the_file_size_limit_exits_2_and_leaves_nothing(tmp_path):
+    import resource
+    import signal
+    import subprocess
+
+    from tests.helpers import cli_command, write_prestack
+
+    write_prestack(tmp_path / "big.sgy", n_samples=2000)
+
+    def limited() -> None:  # writes past 16 kB fail with EFBIG instead of killing us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16_000, 16_000))
+
+    run = subprocess.run(
+        cli_command(
+            str(tmp_path / "big.sgy"), str(tmp_path / "big.zarr"), script="segy_to_zarr.py"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=limited,
+    )
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert run.stderr.startswith("error: ") and "(EFBIG); nothing was replaced" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.sgy"]  # no half store
+
+
+def test_resuming_a_weights_only_or_reshaped_checkpoint_is_one_message(tmp_path, tiny_checkpoint):
+    from promethium.errors import ConfigError
+    from promethium.ml.checkpoints import check_resumable
+
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    model = ckpt["hyper_parameters"]["config"]["model"]
+    check_resumable(ckpt, tiny_checkpoint, model)  # a whole checkpoint resumes
+    weights_only = {k: v for k, v in ckpt.items() if k not in ("optimizer_states", "loops")}
+    with pytest.raises(ConfigError, match=r"^ckpt_path: .* no training state .* init_from="):
+        check_resumable(weights_only, tiny_checkpoint, model)
+    reshaped = dict(ckpt, state_dict=dict(ckpt["state_dict"]))
+    name = next(k for k, v in reshaped["state_dict"].items() if v.ndim == 4)
+    reshaped["state_dict"][name] = torch.zeros(3, 3, 3, 3)
+    with pytest.raises(DataError, match=r"weights do not fit its model config \(ckpt_path\)"):
+        check_resumable(reshaped, tiny_checkpoint, model)

@@ -178,11 +178,17 @@ def model_differences(
     return lines
 
 
+#: what Lightning needs to resume a run, besides the weights
+RESUME_STATE = ("optimizer_states", "loops", "epoch", "global_step")
+
+
 def check_resumable(ckpt: dict[str, Any], path: Path, model_config: dict[str, Any]) -> None:
     """Refuse to resume a checkpoint into a run whose model config differs.
 
     Raises:
-        ConfigError: naming the differing ``model.*`` keys and both values.
+        ConfigError: naming the differing ``model.*`` keys and both values, or the training
+            state a weights-only checkpoint lacks.
+        DataError: weights that do not fit the checkpoint's own model config.
     """
     differences = model_differences(ckpt["hyper_parameters"]["config"]["model"], model_config)
     if differences:
@@ -191,3 +197,11 @@ def check_resumable(ckpt: dict[str, Any], path: Path, model_config: dict[str, An
             f"ckpt_path: {path} was trained with another model config ({shown}); resume with "
             "the checkpoint's model settings, or start a new run without ckpt_path"
         )
+    missing = [k for k in RESUME_STATE if k not in ckpt]
+    if missing:
+        raise ConfigError(
+            f"ckpt_path: {path} holds no training state to resume ({', '.join(missing)} "
+            f"missing: a weights-only checkpoint?); start from its weights with "
+            f"init_from={path} instead"
+        )
+    network_from_checkpoint(ckpt, path)  # weights that fit the model, or one clear error
