@@ -243,3 +243,24 @@ def test_resuming_a_weights_only_or_reshaped_checkpoint_is_one_message(tmp_path,
     reshaped["state_dict"][name] = torch.zeros(3, 3, 3, 3)
     with pytest.raises(DataError, match=r"weights do not fit its model config \(ckpt_path\)"):
         check_resumable(reshaped, tiny_checkpoint, model)
+
+
+@pytest.mark.cli
+def test_a_segy_output_seg_y_cannot_hold_is_refused_before_any_work(tmp_path, tiny_checkpoint):
+    from promethium.data.store import store_attrs, write_store
+    from tests.helpers import cli
+
+    attrs = store_attrs(dt=0.04, dx=[None, 12.5], axis_names=["g", "trace", "time"], provenance="t")
+    store = write_store(tmp_path / "slow.zarr", gathers(), attrs)  # 40 ms: over 32.767 ms
+    run = cli(
+        "task=infer",
+        f"ckpt_path={tiny_checkpoint}",
+        f"input={store}",
+        f"output={tmp_path / 'out.sgy'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 2 and "allowed 1..32767 us" in run.stderr, run.stderr[-2000:]
+    # no .inprogress work store, and no run folder for a run refused before it did work
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.zarr"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from promethium.data.inputs import SEGY_SUFFIXES, InferenceInput, kind_of
 from promethium.data.mdio import write_like
-from promethium.data.segy_export import zarr_to_segy
+from promethium.data.segy_export import sample_interval_us, zarr_to_segy
 from promethium.data.store import DATA_ARRAY, data_array, is_url, open_store
 from promethium.errors import ConfigError, DataError
 from promethium.files import atomic_path, refuse_existing
@@ -194,6 +194,8 @@ def check_output(target: Path | str, overwrite: bool, source: InferenceInput) ->
             f"{target}: SEG-Y output needs a 3D (gather, trace, time) input; got "
             f"{len(source.volume.shape)} axes"
         )
+    if kind_of(target) == "segy":  # before any prediction: SEG-Y's 16-bit sample interval
+        sample_interval_us(float(source.attrs.get("dt", 0.0)), str(target))
 
 
 def _store_exists(url: str) -> bool:

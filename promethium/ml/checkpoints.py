@@ -9,6 +9,7 @@ tensor, no weights, weights of another shape) ends in one :class:`DataError` nam
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,25 @@ from torch import nn
 from promethium.errors import ConfigError, DataError, PromethiumError
 from promethium.models import ModelRegistry, PromethiumModel
 from promethium.models.amplitude import AmplitudeContract, NormalizedNetwork
+
+
+def unreadable_checkpoint(path: Path, key: str, err: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused ``path``, in one line.
+
+    A file that pickles code (a global weights-only loading does not allow) is named as
+    such, with torch's own warning kept: load it another way only if its source is trusted.
+    """
+    text = " ".join(str(err).split())
+    if "Weights only load failed" in text:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        what = f" ({found.group(1)})" if found else ""
+        return (
+            f"{path}: refused ({key}): the file pickles code{what} that would run when it is "
+            "loaded, and Promethium loads checkpoints weights-only; use a checkpoint written "
+            "by task=train, and open this one otherwise only if you trust its source"
+        )
+    first = text or type(err).__name__
+    return f"{path}: not a readable checkpoint ({key}): {first[:200]}"
 
 
 def read_checkpoint(
@@ -39,8 +59,7 @@ def read_checkpoint(
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True, mmap=True)
     except Exception as err:  # noqa: BLE001 - pickle, zip and torch errors of many types
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(f"{path}: not a readable checkpoint ({key}): {first_line[:200]}") from err
+        raise DataError(unreadable_checkpoint(path, key, err)) from err
     if not isinstance(ckpt, dict):
         raise DataError(
             f"{path}: holds a {type(ckpt).__name__}, not a Promethium checkpoint ({key}); "
