@@ -187,6 +187,20 @@ def test_killed_sweep_resumes_without_losing_or_duplicating_trials(tmp_path):
     assert len(retried) == 1 and retried[0].system_attrs["failed_trial"] == 2
     killed = study.trials[2]
     assert retried[0].params == killed.params
+    # every trial in a folder of its own, numbered by the trial: the resumed sweep did not
+    # reuse (overwrite) the folders of the trials finished before the kill
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    folders = [Path(t.user_attrs["job_dir"]) for t in finished]
+    assert folders == [sweep_dir / str(t.number) for t in finished]
+    for trial, folder in zip(finished, folders, strict=True):
+        overrides = OmegaConf.load(folder / ".hydra" / "overrides.yaml")
+        lr = next(o for o in overrides if o.startswith("task.optimizer.lr="))
+        assert float(lr.split("=")[1]) == trial.params["task.optimizer.lr"], folder
+        assert not list((folder / "checkpoints").glob("last-v*.ckpt"))  # no mixed runs
+        if trial.state == TrialState.COMPLETE:
+            assert (folder / "metrics.json").exists() and (
+                folder / "checkpoints/last.ckpt"
+            ).exists()
 
 
 @pytest.mark.cli

@@ -91,7 +91,6 @@ class SweepRun:
             raise ConfigError(f"hydra.sweeper.n_trials: got {n_trials!r}; allowed: an int >= 1")
         if not isinstance(n_jobs, int) or n_jobs < 1:
             raise ConfigError(f"hydra.sweeper.n_jobs: got {n_jobs!r}; allowed: an int >= 1")
-        self.job_idx = 0
         self.tracking: SweepTracking | None = None
 
     # --- study -----------------------------------------------------------------------
@@ -119,7 +118,16 @@ class SweepRun:
     def open_study(self) -> optuna.Study:
         storage, self.storage_url = self.storage()
         extra = {"search_space": search_space.grid(self.space)} if self._sampler_is_grid() else {}
-        sampler = _named("sampler", SAMPLERS, self.s.get("sampler"), **extra)
+        sampler_conf = dict(self.s.get("sampler") or {})
+        asked = self.trials_so_far(storage)
+        if asked and sampler_conf.get("seed") is not None:
+            # a resumed study: a sampler seeded as the first run was would propose the
+            # first run's parameters again; continue its random stream instead
+            sampler_conf["seed"] = int(sampler_conf["seed"]) + asked
+            log.info(
+                "Resumed study: sampler seed %d (seed + %d trials)", sampler_conf["seed"], asked
+            )
+        sampler = _named("sampler", SAMPLERS, sampler_conf, **extra)
         pruner = make_pruner(self.s.get("pruner"))
         return optuna.create_study(
             study_name=self.s["study_name"],
@@ -129,6 +137,14 @@ class SweepRun:
             directions=self.directions,
             load_if_exists=True,
         )
+
+    def trials_so_far(self, storage: Any) -> int:
+        """How many trials the study already holds in ``storage`` (0 for a new study)."""
+        try:
+            existing = optuna.load_study(study_name=self.s["study_name"], storage=storage)
+        except KeyError:  # no such study yet
+            return 0
+        return len(existing.get_trials(deepcopy=False))
 
     def _sampler_is_grid(self) -> bool:
         return (self.s.get("sampler") or {}).get("name") == "grid"
@@ -193,11 +209,8 @@ class SweepRun:
             if batch:
                 waiting = [t for t, _ in batch] + [t for t, _ in twins]  # twins wait alive
                 with _Heartbeats(study, waiting, self.s["heartbeat_interval"]):
-                    results = self.launcher.launch(
-                        [o for _, o in batch], initial_job_idx=self.job_idx
-                    )
-                self.job_idx += len(batch)
-                for (trial, _), result in zip(batch, results, strict=True):
+                    launched = self.launch_numbered(batch)
+                for (trial, _), result in zip(batch, launched, strict=True):
                     failures += self.tell(study, trial, result)
             for trial, original in twins:
                 self.copy_outcome(study, trial, study_storage(study).get_trial(trial_id(original)))
@@ -215,6 +228,27 @@ class SweepRun:
         self.track(study)
         if self.tracking is not None:
             self.tracking.finish(self.sweep_dir, results)
+        return results
+
+    def launch_numbered(self, batch: list[tuple[optuna.Trial, list[str]]]) -> list[Any]:
+        """Launch the batch with ``hydra.job.num`` (and so the job folder) = trial number.
+
+        The storage numbers trials once for the whole study, so a resumed sweep, or two
+        sweep processes sharing one study and one sweep folder, can never give a new
+        trial the folder of a finished one. Hydra numbers a launch's jobs consecutively
+        from ``initial_job_idx``: trials with consecutive numbers go in one launch (in
+        parallel with a parallel launcher), others in launches of their own.
+        """
+        results: list[Any] = []
+        start = 0
+        for end in range(1, len(batch) + 1):
+            if end < len(batch) and batch[end][0].number == batch[end - 1][0].number + 1:
+                continue
+            group = batch[start:end]
+            results += list(
+                self.launcher.launch([o for _, o in group], initial_job_idx=group[0][0].number)
+            )
+            start = end
         return results
 
     def track(self, study: optuna.Study) -> None:
