@@ -45,3 +45,17 @@ def test_unknown_name_lists_known_names():
 def test_base_model_rejects_bad_dims():
     with pytest.raises(ConfigError, match="spatial_dims"):
         UNet(spatial_dims=4)
+
+
+def test_a_setting_another_model_takes_names_the_keys_and_the_allowed_ones(tmp_path):
+    from promethium.errors import ConfigError
+    from promethium.tasks.builders import build_module
+    from tests.helpers import ROOT, compose_config
+
+    survey = f"data.path={ROOT / 'tests' / 'data' / 'f3_cropped.sgy'}"
+    cfg = compose_config(tmp_path, ["experiment=field_interp", survey], data="segy", model="dae")
+    with pytest.raises(ConfigError) as err:  # field_interp sets the U-Net's inputs
+        build_module(cfg)
+    message = str(err.value)
+    assert message.startswith("model.inputs: not a setting of model=dae")
+    assert "allowed: spatial_dims, in_channels" in message and "base_channels" in message

@@ -6,6 +6,7 @@ Names are normalised (case, ``-`` and ``_`` ignored) at registration and at look
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -92,11 +93,24 @@ class ModelRegistry:
         name = params.pop("name", None)
         if name is None:
             raise ConfigError(f"model.name: missing; known names: {', '.join(cls.names())}")
+        model_cls = cls.get(name)
+        accepted = inspect.signature(model_cls.__init__).parameters
+        unknown = sorted(k for k in params if k not in accepted)
+        if unknown and not any(p.kind is p.VAR_KEYWORD for p in accepted.values()):
+            allowed = ", ".join(k for k in accepted if k != "self")
+            keys = ", ".join(f"model.{k}" for k in unknown)
+            raise ConfigError(
+                f"{keys}: not {'a setting' if len(unknown) == 1 else 'settings'} of "
+                f"model={normalize_name(name)} (a recipe for another model may set "
+                f"{'it' if len(unknown) == 1 else 'them'}: choose that recipe's model, or "
+                f"remove with ~model.{unknown[0]}); allowed: {allowed}",
+                param=f"model.{unknown[0]}",
+            )
         try:
-            return cls.build(name, **params)
+            return model_cls(**params)
         except ConfigError as err:
             raise err.at("model") from None
-        except TypeError as err:  # unexpected keyword: name the option
+        except TypeError as err:  # a constructor's own type complaint: name the node
             raise ConfigError(f"model: {err}") from err
 
     @classmethod
