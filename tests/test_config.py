@@ -143,6 +143,7 @@ def test_experiment_recipes(tmp_path, name):
     survey = [f"data.path={ROOT / 'tests' / 'data' / 'f3_cropped.sgy'}"]  # field recipes
     extra = survey if groups["data"] == "segy" else []
     cfg = compose_config(tmp_path, [f"experiment={name}", *extra], **groups)
+    assert OmegaConf.to_container(cfg, resolve=True)["task"]["name"] == "train"  # resolves
     check_config(cfg)
     module, data = build_module(cfg), build_datamodule(cfg)
     # the task kind the recipe states, its network, inputs and corruption, as composed
