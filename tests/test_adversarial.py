@@ -264,3 +264,13 @@ def test_a_segy_output_seg_y_cannot_hold_is_refused_before_any_work(tmp_path, ti
     assert run.returncode == 2 and "allowed 1..32767 us" in run.stderr, run.stderr[-2000:]
     # no .inprogress work store, and no run folder for a run refused before it did work
     assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.zarr"]
+
+
+def test_evaluate_of_a_blind_spot_denoiser_needs_known_noise():
+    from promethium.data.transforms import AdditiveNoise, BlindSpot, CorruptionChain
+    from promethium.errors import ConfigError
+    from promethium.tasks.references import refuse_blind_spots
+
+    with pytest.raises(ConfigError, match=r"^evaluate.corruption: .* blind spots .* snr_db: 0"):
+        refuse_blind_spots(CorruptionChain([BlindSpot()]))
+    refuse_blind_spots(CorruptionChain([AdditiveNoise(0.0)]))  # known noise: scored

@@ -36,6 +36,7 @@ from promethium.tasks.references import (
     References,
     evaluation_passes,
     held_out_gathers,
+    refuse_blind_spots,
     scorable,
 )
 
@@ -57,6 +58,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     network, train_config = load_network(cfg, ecfg.get("tta"))
     contract = getattr(network, "contract", None)
     refs = gained(scorable(held_out_gathers(cfg)), contract)
+    refuse_blind_spots(refs.corruption)
     configured = ecfg.get("corruption") is not None
     folds = int(ecfg.get("folds") or 0)
     refs, passes, densities = evaluation_passes(refs, folds, int(ecfg.seed), configured)

@@ -17,6 +17,7 @@ from promethium.config import build_node
 from promethium.data.inputs import absent_traces, open_input
 from promethium.data.store import TRACE_MASK, open_store
 from promethium.data.transforms import (
+    BlindSpot,
     CorruptionChain,
     MissingTraces,
     bind_store_sampling,
@@ -174,6 +175,27 @@ class Pass:
     inputs: np.ndarray
     masks: np.ndarray
     scored: np.ndarray
+
+
+def refuse_blind_spots(corruption: Any) -> None:
+    """Refuse to score a self-supervised denoiser's blind spots as if they were noise.
+
+    Blind spots (``BlindSpot``, the Noise2Void training corruption) hide samples from the
+    network; they are no noise a method removes, and a field survey has no clean version
+    to score against.
+
+    Raises:
+        ConfigError: naming ``evaluate.corruption`` and ``evaluate.input``.
+    """
+    parts = corruption.corruptions if isinstance(corruption, CorruptionChain) else [corruption]
+    if any(isinstance(c, BlindSpot) for c in parts):
+        raise ConfigError(
+            "evaluate.corruption: the corruption is the recipe's blind spots (self-supervised "
+            "denoising), which no method undoes and the survey has no clean version for: set "
+            "known noise, e.g. 'evaluate.corruption=[{_target_: "
+            "promethium.data.transforms.AdditiveNoise, snr_db: 0}]', or a clean "
+            "evaluate.input"
+        )
 
 
 def removes_traces_only(corruption: Any) -> bool:
