@@ -70,13 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        convert(args)
-    except OSError as err:  # a refused write (read-only, full, size limit): one line
-        refused = storage_error(err)
-        if refused is None:
-            raise
-        print(f"error: {refused}", file=sys.stderr)
-        return 2
+        try:
+            convert(args)
+        except OSError as err:  # a refused write (read-only, full, size limit): one line
+            refused = storage_error(err)
+            if refused is None:
+                raise
+            raise refused from err
     except PromethiumError as err:
         param = getattr(err, "param", None)
         message = f"--{err}" if param in PARAMETER_OPTIONS else str(err)  # sort -> --sort

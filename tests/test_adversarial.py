@@ -19,6 +19,23 @@ def gathers(seed=0, shape=(2, 24, 48)):
     return rng.standard_normal(shape).astype(np.float32)
 
 
+def infer_cli(tmp_path, ckpt, source, output, folder="run"):
+    """``python run.py task=infer`` from ``tmp_path``, its run folder and cache inside."""
+    from tests.helpers import cli
+
+    return cli(
+        "task=infer",
+        f"ckpt_path={ckpt}",
+        f"input={source}",
+        f"output={output}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "infer.progress=false",
+        f"hydra.run.dir={tmp_path / folder}",
+        timeout=300,
+        cwd=tmp_path,
+    )
+
+
 def test_absent_traces_are_all_nan_traces_and_any_other_nan_is_refused():
     x = gathers()
     x[0, 3] = np.nan  # absent, as MDIO fills it
@@ -105,37 +122,16 @@ def test_evaluate_refuses_one_trace_gathers_instead_of_meaningless_figures():
 
 @pytest.mark.cli
 def test_task_infer_fills_absent_traces_and_refuses_other_nan(tmp_path, tiny_checkpoint):
-    from tests.helpers import cli
-
     x = gathers()
     x[0, 3] = np.nan  # absent: filled like a dead trace
     np.save(tmp_path / "absent.npy", x)
-    args = [f"ckpt_path={tiny_checkpoint}", f"paths.cache_dir={tmp_path / 'cache'}"]
-    run = cli(
-        "task=infer",
-        *args,
-        f"input={tmp_path / 'absent.npy'}",
-        f"output={tmp_path / 'out.npy'}",
-        "infer.progress=false",
-        f"hydra.run.dir={tmp_path / 'a'}",
-        timeout=300,
-        cwd=tmp_path,
-    )
+    run = infer_cli(tmp_path, tiny_checkpoint, tmp_path / "absent.npy", tmp_path / "out.npy", "a")
     assert run.returncode == 0, run.stderr[-2000:]
     out = np.load(tmp_path / "out.npy")
     assert np.isfinite(out).all() and np.array_equal(out[0, 4], x[0, 4])  # recorded: kept
     x[1, 5, 7] = np.inf
     np.save(tmp_path / "bad.npy", x)
-    run = cli(
-        "task=infer",
-        *args,
-        f"input={tmp_path / 'bad.npy'}",
-        f"output={tmp_path / 'bad_out.npy'}",
-        "infer.progress=false",
-        f"hydra.run.dir={tmp_path / 'b'}",
-        timeout=300,
-        cwd=tmp_path,
-    )
+    run = infer_cli(tmp_path, tiny_checkpoint, tmp_path / "bad.npy", tmp_path / "bad_out.npy", "b")
     assert run.returncode == 2 and "NaN or inf values in the input block" in run.stderr
     assert "Traceback" not in run.stderr and not (tmp_path / "bad_out.npy").exists()
 
@@ -170,20 +166,12 @@ def test_a_truncated_array_metadata_file_is_one_message(tmp_path):
 @pytest.mark.cli
 def test_task_infer_on_a_store_that_lost_a_chunk_exits_2(tmp_path, tiny_checkpoint):
     from promethium.data.segy import segy_to_zarr
-    from tests.helpers import cli, write_prestack
+    from tests.helpers import write_prestack
 
     write_prestack(tmp_path / "shots.sgy")
     store = segy_to_zarr(tmp_path / "shots.sgy", tmp_path / "shots.zarr", progress=False)
     (store / "amplitude" / "c" / "1" / "0" / "0").unlink()
-    run = cli(
-        "task=infer",
-        f"ckpt_path={tiny_checkpoint}",
-        f"input={store}",
-        f"output={tmp_path / 'out.zarr'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        timeout=300,
-        cwd=tmp_path,
-    )
+    run = infer_cli(tmp_path, tiny_checkpoint, store, tmp_path / "out.zarr")
     assert run.returncode == 2 and "amplitude/c/1/0/0" in run.stderr, run.stderr[-2000:]
     assert "Traceback" not in run.stderr and not (tmp_path / "out.zarr").exists()
 
@@ -248,19 +236,10 @@ def test_resuming_a_weights_only_or_reshaped_checkpoint_is_one_message(tmp_path,
 @pytest.mark.cli
 def test_a_segy_output_seg_y_cannot_hold_is_refused_before_any_work(tmp_path, tiny_checkpoint):
     from promethium.data.store import store_attrs, write_store
-    from tests.helpers import cli
 
     attrs = store_attrs(dt=0.04, dx=[None, 12.5], axis_names=["g", "trace", "time"], provenance="t")
     store = write_store(tmp_path / "slow.zarr", gathers(), attrs)  # 40 ms: over 32.767 ms
-    run = cli(
-        "task=infer",
-        f"ckpt_path={tiny_checkpoint}",
-        f"input={store}",
-        f"output={tmp_path / 'out.sgy'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-        timeout=300,
-        cwd=tmp_path,
-    )
+    run = infer_cli(tmp_path, tiny_checkpoint, store, tmp_path / "out.sgy")
     assert run.returncode == 2 and "allowed 1..32767 us" in run.stderr, run.stderr[-2000:]
     # no .inprogress work store, and no run folder for a run refused before it did work
     assert sorted(p.name for p in tmp_path.iterdir()) == ["slow.zarr"]
