@@ -110,13 +110,15 @@ def test_task_evaluate_refuses_nan_in_a_reference_with_one_line(tmp_path, tiny_c
     assert "Traceback" not in run.stderr
 
 
-def test_evaluate_refuses_one_trace_gathers_instead_of_meaningless_figures():
-    from promethium.data.transforms import MissingTraces
+def test_evaluate_refuses_interpolating_one_trace_gathers_instead_of_meaningless_figures():
+    from promethium.data.transforms import AdditiveNoise, MissingTraces
     from promethium.tasks.references import References, scorable
 
     one_trace = References(gathers(shape=(4, 1, 48)), {"dt": 0.004}, MissingTraces(0.5))
     with pytest.raises(DataError, match=r"hold 1 trace each .*PSNR in the hundreds of dB"):
         scorable(one_trace)
+    noisy = References(gathers(shape=(4, 1, 48)), {"dt": 0.004}, AdditiveNoise(3.0))
+    assert len(scorable(noisy).clean) == 4  # denoising trace by trace needs no neighbours
     assert scorable(References(gathers(), {"dt": 0.004}, MissingTraces(0.5))).clean.shape[1] == 24
 
 

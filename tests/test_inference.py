@@ -172,8 +172,10 @@ def test_bad_settings_name_the_parameter():
         tiled_predict(Identity(2), x, [4, 4, 4], 0.25)
     with pytest.raises(DataError, match="3D"):
         tiled_predict(Identity(3), x, 4, 0.25)
+    with_nan = np.zeros((4, 4), np.float32)
+    with_nan[1, 2] = np.nan  # a recorded trace (absent ones are NaN at every sample)
     with pytest.raises(DataError, match="NaN"):
-        tiled_predict(Identity(2), np.full((4, 4), np.nan, np.float32), 4, 0.25)
+        tiled_predict(Identity(2), with_nan, 4, 0.25)
 
 
 # --- Zarr streaming and the CLI task, with a real (tiny) trained checkpoint ---

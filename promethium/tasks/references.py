@@ -127,12 +127,17 @@ def scorable(refs: References) -> References:
         DataError: when there is no gather, or every reference gather is all zero.
     """
     clean = refs.clean
-    if clean.ndim == 3 and clean.shape[1] < 2:
+    parts = refs.corruption.corruptions if isinstance(refs.corruption, CorruptionChain) else []
+    hides = isinstance(refs.corruption, MissingTraces) or any(
+        isinstance(c, MissingTraces) for c in parts
+    )
+    if hides and clean.ndim == 3 and clean.shape[1] < 2:
         raise DataError(
             f"evaluate: the reference gathers hold {clean.shape[1]} trace each (shape "
-            f"{clean.shape}); the metrics and every classical method need neighbouring traces "
-            "(a 1-trace gather scores PSNR in the hundreds of dB): form gathers of several "
-            "traces (data.source.sort or evaluate.segy_sort, e.g. [FieldRecord])"
+            f"{clean.shape}), and missing traces are filled from their neighbours: each "
+            "gather would lose its only trace or none (PSNR in the hundreds of dB); form "
+            "gathers of several traces (data.source.sort or evaluate.segy_sort, e.g. "
+            "[FieldRecord])"
         )
     energy = np.abs(clean).reshape(len(clean), -1).max(axis=1) if len(clean) else clean
     if not np.any(energy > 0):
