@@ -136,7 +136,9 @@ def check_chunks(data: zarr.Array, written: int, path: str | os.PathLike) -> Non
                 break
     raise DataError(
         f"{path}: {written - present} of the {written} amplitude chunks its writer wrote are "
-        f"gone{missing}; they would read as zeros: re-create or restore the store"
+        f"gone{missing}; they would read as zeros: re-create or restore the store (zarr "
+        "itself deletes chunks rewritten all zero unless the array is opened under "
+        "zarr.config.set({'array.write_empty_chunks': True}))"
     )
 
 

@@ -94,16 +94,6 @@ def write_segy(
     )
 
 
-@register_writer(".mdio")
-def write_mdio(
-    work: Path, target: Path, source: InferenceInput, overwrite: bool, fill: bool, fmt: int | None
-) -> None:
-    """An MDIO dataset with the input MDIO's dimensions, coordinates and headers."""
-    refuse_existing(target, overwrite, INFER_OVERWRITE)
-    _, data = open_store(work)
-    write_like(source.path, data, target, tuple(data.chunks))
-
-
 @register_writer(".npy")
 def write_npy(
     work: Path, target: Path, source: InferenceInput, overwrite: bool, fill: bool, fmt: int | None
@@ -116,6 +106,16 @@ def write_npy(
         _copy_blocks(data, out)
         out.flush()
         del out
+
+
+@register_writer(".mdio")
+def write_mdio(
+    work: Path, target: Path, source: InferenceInput, overwrite: bool, fill: bool, fmt: int | None
+) -> None:
+    """An MDIO dataset with the input MDIO's dimensions, coordinates and headers."""
+    refuse_existing(target, overwrite, INFER_OVERWRITE)
+    _, data = open_store(work)
+    write_like(source.path, data, target, tuple(data.chunks))
 
 
 def staging_path(url: str, cache_dir: str | os.PathLike) -> Path:
