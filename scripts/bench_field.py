@@ -3,6 +3,7 @@
     python scripts/bench_field.py                          # every variant (~5 min each)
     python scripts/bench_field.py --only recipe,linear_residual
     python scripts/bench_field.py --max-epochs 6           # shorter, for a quick look
+    python scripts/bench_field.py --survey stratton        # the real land shot instead
 
 The real F3 post-stack crop (``tests/data``, provenance there) is laid out as one 2D line
 of 414 traces, half of its traces are removed at random (zeroed and flagged dead, seed
@@ -34,7 +35,13 @@ sys.path.insert(0, str(ROOT))
 
 from promethium.baselines import linear_interpolation, pocs  # noqa: E402
 from promethium.quality import snr_db  # noqa: E402
-from tests.helpers import write_f3_line  # noqa: E402
+from tests.helpers import write_f3_line, write_stratton_shot  # noqa: E402
+
+#: the real surveys at hand, written as SEG-Y the way they come, and their POCS window
+SURVEYS = {
+    "f3_line": (write_f3_line, "F3 line (414 traces x 75 samples)", (64, 128)),
+    "stratton": (write_stratton_shot, "Stratton land shot (80 traces x 1001 samples)", (64, 256)),
+}
 
 VARIANTS: dict[str, tuple[str, ...]] = {
     "recipe": (),  # field_interp as it is: model.inputs=[data,mask,linear], task.tta
@@ -52,6 +59,8 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     # patches the length of the line's traces (75 samples) instead of 128, zero-padded
     "patch_time_75": ("data.patch_size=[64,75]",),
     "patch_128x75": ("data.patch_size=[128,75]",),
+    # half as many traces per patch: a split of a short shot leaves few traces per block
+    "patch_32x128": ("data.patch_size=[32,128]",),
 }
 
 
@@ -92,14 +101,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated variants", default=",".join(VARIANTS))
     parser.add_argument("--work", type=Path, default=ROOT / "outputs" / "bench_field")
+    parser.add_argument("--survey", choices=list(SURVEYS), default="f3_line")
     parser.add_argument("--fraction", type=float, default=0.5)
     parser.add_argument("--max-epochs", type=int, help="override the recipe's training length")
-    parser.add_argument("--out", default=str(ROOT / "outputs" / "bench" / "field.json"))
+    parser.add_argument("--out", help="JSON (default outputs/bench/field_<survey>.json)")
     args = parser.parse_args()
+    args.out = args.out or str(ROOT / "outputs" / "bench" / f"field_{args.survey}.json")
+    write, title, window = SURVEYS[args.survey]
+    args.work = args.work / args.survey
     args.work.mkdir(parents=True, exist_ok=True)
     truth_path, survey = args.work / "truth.sgy", args.work / "survey.sgy"
-    truth = write_f3_line(truth_path)
-    write_f3_line(survey)
+    truth = write(truth_path)
+    write(survey)
     live = decimate(truth, survey, args.fraction, seed=0)
     observed = read_line(survey) * live[:, None]  # what a reader of the survey sees
     rows = [
@@ -107,7 +120,7 @@ def main() -> None:
             "method": "linear interpolation",
             **scores(linear_interpolation(observed, live), truth, live),
         },
-        {"method": "windowed POCS", **scores(pocs(observed, live, window=(64, 128)), truth, live)},
+        {"method": "windowed POCS", **scores(pocs(observed, live, window=window), truth, live)},
     ]
     for name in args.only.split(","):
         folder = args.work / name
@@ -129,7 +142,7 @@ def main() -> None:
     for row in rows:
         row.setdefault("train_s", 0.0)
     report(
-        f"F3 line (414 traces), {args.fraction:.0%} random traces missing: whole-line SNR",
+        f"{title}, {args.fraction:.0%} random traces missing: whole-survey SNR",
         rows,
         args.out,
         variants={k: list(v) for k, v in VARIANTS.items()},

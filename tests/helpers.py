@@ -189,6 +189,35 @@ def write_prestack(
         return np.stack([f.trace[i] for i in range(f.tracecount)]), records
 
 
+def write_stratton_shot(path: Path) -> Any:
+    """The real Stratton land shot (``tests/data``) as a SEG-Y file: one ``FieldRecord``.
+
+    80 traces x 1001 samples at 3 ms, 25 m apart, IEEE floats; offsets and receiver
+    numbers in the headers. Returns the ``(trace, time)`` amplitudes written.
+    """
+    import numpy as np
+    import segyio
+
+    traces = np.load(DATA / "stratton_shot.npy").astype(np.float32)
+    n_samples = traces.shape[1]
+    spec = segyio.spec()
+    spec.format, spec.samples, spec.tracecount = 5, list(range(n_samples)), len(traces)
+    with segyio.create(str(path), spec) as f:
+        f.text[0] = segyio.create_text_header({1: "STRATTON 3D LAND SHOT (PROMETHIUM BENCH)"})
+        f.bin.update(hdt=3000, hns=n_samples, format=5)
+        for i, trace in enumerate(traces):
+            f.header[i] = {
+                segyio.TraceField.TRACE_SEQUENCE_FILE: i + 1,
+                segyio.TraceField.FieldRecord: 1,
+                segyio.TraceField.TraceNumber: i + 1,
+                segyio.TraceField.offset: int((i - len(traces) // 2) * 25),
+                segyio.TraceField.TRACE_SAMPLE_COUNT: n_samples,
+                segyio.TraceField.TRACE_SAMPLE_INTERVAL: 3000,
+            }
+            f.trace[i] = trace
+    return traces
+
+
 def write_f3_line(path: Path, n_inlines: int = 23) -> Any:
     """A post-stack 2D line from the real F3 crop: its inlines end to end, one ``FieldRecord``.
 
