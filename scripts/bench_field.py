@@ -6,8 +6,9 @@
     python scripts/bench_field.py --survey stratton        # the real land shot instead
 
 The real F3 post-stack crop (``tests/data``, provenance there) is laid out as one 2D line
-of 414 traces, half of its traces are removed at random (zeroed and flagged dead, seed
-0), and the survey so made is run through the README's "Your own survey" commands:
+of 414 traces (or the real Stratton land shot is written as one SEG-Y record:
+``--survey stratton``), half of its traces are removed at random (zeroed and flagged
+dead, seed 0), and the survey so made is run through the README's "Your own survey" commands:
 ``experiment=field_interp data.path=SURVEY.sgy`` to train, ``task=infer`` with
 ``checkpoints/best.ckpt`` to fill. Each variant adds its overrides to the training
 command (the network sees the trace mask, the linear fill, or corrects the linear fill;
