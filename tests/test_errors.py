@@ -75,12 +75,17 @@ def test_training_on_nan_names_the_trace_and_sample(tmp_path):
         train(cfg)
 
 
-def test_a_patch_larger_than_the_data_warns_once(tmp_path, caplog):
-    cfg = compose_config(tmp_path, ["data.patch_size=[32,32]", "trainer=debug"])  # 24 traces
-    with caplog.at_level(logging.WARNING, logger="promethium.data.splits"):
+def test_a_patch_longer_than_the_data_is_fitted_and_recorded(tmp_path, caplog):
+    import torch
+
+    overrides = ["data.patch_size=[32,32]", "trainer.max_epochs=1", "logger=none"]
+    cfg = compose_config(tmp_path, overrides)  # gathers of 24 traces
+    with caplog.at_level(logging.INFO, logger="promethium.data.splits"):
         train(cfg)
-    warnings = [r for r in caplog.records if "larger than the data" in r.getMessage()]
-    assert len(warnings) == 1 and "trace 32 > 24" in warnings[0].getMessage()
+    notes = [r.getMessage() for r in caplog.records if "longer than the data" in r.getMessage()]
+    assert len(notes) == 1 and "trace 24" in notes[0] and "[24, 32] patches" in notes[0]
+    ckpt = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["hyper_parameters"]["config"]["data"]["patch_size"] == [24, 32]  # for infer
 
 
 @pytest.mark.cli

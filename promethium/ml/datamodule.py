@@ -18,7 +18,7 @@ from promethium.data.dataset import (
     make_regions,
 )
 from promethium.data.sources import CorruptedRecord, StoreSource, ZarrSource
-from promethium.data.splits import Split, split_regions, warn_if_patch_exceeds
+from promethium.data.splits import Split, fit_patch_to_data, split_regions
 from promethium.data.store import open_store
 from promethium.data.transforms import (
     Augmentation,
@@ -135,7 +135,9 @@ class SeismicDataModule(pl.LightningDataModule):
             raise ConfigError.about(
                 "patch_size", f"{len(self.patch_size)} axes but {self.path} has {array.ndim}"
             )
-        warn_if_patch_exceeds(self.patch_size, array.shape, self.store_attrs, self.path)
+        self.patch_size = fit_patch_to_data(
+            self.patch_size, array.shape, self.store_attrs, self.path
+        )
         regions = make_regions(array.shape, len(self.patch_size))
         names = list(self.store_attrs.get("axis_names") or [])
         axis = names[array.ndim - len(self.patch_size)] if len(names) == array.ndim else "trace"

@@ -100,6 +100,17 @@ class BaseTask(pl.LightningModule):
         """The names :meth:`loss_terms` returns (each logged per split)."""
         return ["loss", "data_loss"]
 
+    def setup(self, stage: str) -> None:
+        """Record the patch the data module trains on (fitted to the data) in the config.
+
+        The checkpoint's ``data.patch_size`` is what inference tiles with by default.
+        """
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        patch = getattr(datamodule, "patch_size", None)
+        data = (self.hparams.get("config") or {}).get("data")
+        if patch and isinstance(data, dict):
+            data["patch_size"] = list(patch)
+
     def logged_names(self, validates: bool = True) -> list[str]:
         """Every metric this task logs while fitting, e.g. for ``task.monitor``.
 
@@ -259,6 +270,7 @@ class PhysicsInformedTask(BaseTask):
 
     def setup(self, stage: str) -> None:
         """Take missing sampling from the data store and build the wave-equation loss."""
+        super().setup(stage)
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
         store = getattr(datamodule, "store_attrs", None)
         if store:
