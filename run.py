@@ -21,7 +21,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from promethium.config import register_resolvers
-from promethium.errors import Interrupted, PromethiumError, storage_error
+from promethium.errors import Interrupted, PromethiumError, refused_writes
 from promethium.tasks.common import execute
 
 # Let configs find the project from any working directory (`python /path/to/run.py`).
@@ -64,13 +64,8 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     """Run one job; return the monitored metric (for multirun sweeps)."""
     folder = Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else None
     try:
-        try:
+        with refused_writes():  # read-only, full, size limit: one line, not a traceback
             metrics = run_task(cfg)
-        except OSError as err:  # a refused write (read-only, full, size limit): one line
-            refused = storage_error(err)
-            if refused is None:
-                raise
-            raise refused from err
     except Interrupted as err:  # a signal: the folder keeps its checkpoints for a resume
         message = f"{err}; resume with: {resume_command(folder)}" if folder else str(err)
         log.error("%s", message)

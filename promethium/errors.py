@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class PromethiumError(Exception):
     """Base class for user-facing errors: the message names the key or file at fault."""
@@ -63,8 +68,6 @@ class Interrupted(Exception):
     """
 
     def __init__(self, signum: int, where: str) -> None:
-        import signal
-
         self.signum, self.where = int(signum), where
         name = signal.Signals(self.signum).name
         super().__init__(f"stopped by {name} {where}")
@@ -87,8 +90,6 @@ def storage_error(err: OSError) -> DataError | None:
     (``promethium.files.atomic_path``), so when a write is refused the previous output,
     if any, is intact: the message says so.
     """
-    import errno
-
     name = errno.errorcode.get(err.errno or 0, "")
     if name not in STORAGE_ERRNOS:
         return None
@@ -97,3 +98,18 @@ def storage_error(err: OSError) -> DataError | None:
         f"{where}: {err.strerror or err} ({name}); nothing was replaced: choose a writable "
         "place with room for the output"
     )
+
+
+@contextmanager
+def refused_writes() -> Iterator[None]:
+    """Raise a refused write (see :func:`storage_error`) as its :class:`DataError`.
+
+    Other ``OSError`` s go on up unchanged: they are bugs, and their traceback is wanted.
+    """
+    try:
+        yield
+    except OSError as err:
+        refused = storage_error(err)
+        if refused is None:
+            raise
+        raise refused from err

@@ -24,7 +24,7 @@ from promethium.data.mdio import segy_to_mdio
 from promethium.data.segy import segy_to_zarr
 from promethium.data.segy_export import zarr_to_segy
 from promethium.data.survey import describe, summarise
-from promethium.errors import PromethiumError, storage_error
+from promethium.errors import PromethiumError, refused_writes
 
 #: library parameters that this script takes as options of the same name
 PARAMETER_OPTIONS = ("sort", "format", "endian")
@@ -70,13 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        try:
+        with refused_writes():  # read-only, full, size limit: one line, not a traceback
             convert(args)
-        except OSError as err:  # a refused write (read-only, full, size limit): one line
-            refused = storage_error(err)
-            if refused is None:
-                raise
-            raise refused from err
     except PromethiumError as err:
         param = getattr(err, "param", None)
         message = f"--{err}" if param in PARAMETER_OPTIONS else str(err)  # sort -> --sort

@@ -78,13 +78,14 @@ class CorruptedRecord:
         described = describe(self.corruption)
         key = hashlib.sha256(f"{inner.resolve()}|{described}|{self.seed}|{self.domain}".encode())
         target = Path(cache_dir) / f"{inner.stem}_record_{key.hexdigest()[:12]}.zarr"
-        return build_once(target, lambda path: self._record(inner, path), "a recorded copy")
+        return build_once(
+            target, lambda path: self._record(inner, path, described), "a recorded copy"
+        )
 
-    def _record(self, inner: Path, target: Path) -> None:
+    def _record(self, inner: Path, target: Path, described: str) -> None:
         """Write the corrupted copy of the store ``inner`` to ``target``."""
         from promethium.data.transforms import bind_store_sampling, make_corruption
 
-        described = describe(self.corruption)
         group, data = open_store(inner)
         corruption = make_corruption(self.corruption)
         if corruption is None:

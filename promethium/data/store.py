@@ -203,8 +203,7 @@ def atomic_store(path: str | os.PathLike, overwrite: bool = False) -> Iterator[z
     """
     target = Path(path)
     refuse_existing(target, overwrite, "pass overwrite=True (--overwrite)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target) as tmp:
+    with atomic_path(target) as tmp:  # makes the parent folder too
         yield zarr.open_group(str(tmp), mode="w-")
 
 
