@@ -31,6 +31,7 @@ class InferenceInput:
     volume: Any  # zarr.Array or np.memmap, time last
     attrs: dict[str, Any]
     store: Path | str | None  # the Zarr store holding it (SEG-Y inputs: the converted cache)
+    group: Any = None  # that store's group, opened (and validated) once
 
     @property
     def location(self) -> str:
@@ -52,18 +53,18 @@ class InferenceInput:
 
     def trace_mask(self) -> np.ndarray | None:
         """The store's ``trace_mask`` (recorded traces), or ``None`` if it has none."""
-        if self.store is None:
+        if self.group is None:
             return None
-        group, _ = open_store(self.store)
+        group = self.group
         return np.asarray(group[TRACE_MASK][...], dtype=bool) if TRACE_MASK in group else None
 
     def header(self, name: str) -> np.ndarray:
         """A trace-header array ``headers/<name>`` of a SEG-Y-derived store."""
-        if self.store is None:
+        if self.group is None:
             raise ConfigError.about(
                 "mask.header", f"{self.path} has no trace headers (not SEG-Y/Zarr)"
             )
-        group, _ = open_store(self.store)
+        group = self.group
         key = f"headers/{name}"
         if key not in group:
             known = sorted(group["headers"].array_keys()) if "headers" in group else []
@@ -152,7 +153,7 @@ def open_input(
 def _store_input(path: Path | str, store: Path | str) -> InferenceInput:
     """The ``data`` array of a Zarr store (local or URL) with the convention's attributes."""
     group, data = open_store(store)
-    source = InferenceInput(path, data, {}, store)
+    source = InferenceInput(path, data, {}, store, group)
     source.attrs = {k: v for k, v in dict(group.attrs).items() if k in ATTR_KEYS}
     source.attrs["provenance"] = {
         "source": source.location,

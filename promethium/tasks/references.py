@@ -93,7 +93,7 @@ def held_out_gathers(cfg: DictConfig) -> References:
     datamodule = build_datamodule(cfg)
     datamodule.setup("test")
     assert datamodule.path is not None  # set by setup
-    _, array = open_store(datamodule.path)
+    group, array = open_store(datamodule.path)
     if array.ndim != 3:
         raise DataError(
             f"{datamodule.path}: evaluate needs a (gather, trace, time) store; got {array.shape}"
@@ -107,7 +107,6 @@ def held_out_gathers(cfg: DictConfig) -> References:
     # stretch of a line too short to hold out whole gathers)
     traces = [(*r.lead, r.box[0]) for r in regions]
     clean = np.stack([np.asarray(array[t], dtype=np.float32) for t in traces])
-    group, _ = open_store(datamodule.path)
     live = None
     if TRACE_MASK in group:
         live = np.stack([np.asarray(group[TRACE_MASK][t], dtype=bool) for t in traces])
