@@ -229,7 +229,7 @@ def write_f3_line(path: Path, n_inlines: int = 23) -> Any:
     import segyio
 
     with segyio.open(str(DATA / "f3_cropped.sgy")) as f:
-        traces = np.stack([np.asarray(t, np.float32) for t in f.trace[:]])
+        traces = np.asarray(f.trace.raw[:], dtype=np.float32)  # one array, not a reused buffer
         sample_format = int(f.format)
     traces = traces[: n_inlines * 18]
     spec = segyio.spec()
