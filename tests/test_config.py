@@ -160,6 +160,17 @@ def test_experiment_recipes(tmp_path, name):
     assert data.patch_size == list(cfg.data.patch_size)
 
 
+@pytest.mark.parametrize("task", ["evaluate", "infer"])
+@pytest.mark.parametrize("name", options("experiment"))
+def test_every_recipe_composes_for_evaluation_and_inference(name, task):
+    # the README's `task=evaluate experiment=marmousi_interp ckpt_path=...`: a recipe's
+    # group overrides (callbacks=full_length) must compose where the task drops the group
+    survey = ["data.path=x.sgy"] if recipe_groups(name)["data"] == "segy" else []
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", [f"task={task}", f"experiment={name}", "ckpt_path=x", *survey])
+    assert cfg.task.name == task
+
+
 def test_recipes_compose_their_shared_bases():
     # the blocks several recipes share come from experiments/base/, once
     assert recipe_groups("field_interp") == {"model": "unet_full", "data": "segy"}
