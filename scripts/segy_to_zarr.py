@@ -27,7 +27,7 @@ from promethium.data.survey import describe, summarise
 from promethium.errors import PromethiumError, refused_writes
 
 #: library parameters that this script takes as options of the same name
-PARAMETER_OPTIONS = ("sort", "format", "endian")
+PARAMETER_OPTIONS = ("sort", "format", "endian", "workers")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +62,13 @@ def main(argv: list[str] | None = None) -> int:
         "--compress",
         action="store_true",
         help="zstd-compress the traces (import; ~2x slower reads)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="import: threads that read, convert and write gathers (default: every core; "
+        "the store is the same for any number)",
     )
     parser.add_argument(
         "--mdio-template",
@@ -101,6 +108,7 @@ def convert(args: argparse.Namespace) -> None:
             overwrite=args.overwrite,
             compress=args.compress,
             endian=args.endian,
+            workers=args.workers,
         )
         for line in describe(summarise(args.target)):  # what was read, and how
             print(line)

@@ -11,7 +11,7 @@ import zarr
 from hydra.core.utils import JobReturn, JobStatus
 
 from hydra_plugins.promethium_optuna.adapters import job_exception, study_storage, trial_id
-from promethium.data.chunk_reader import SyncChunkReader
+from promethium.data.chunk_reader import SyncChunkReader, SyncChunkWriter
 from promethium.data.zarr_codecs import chunk_decoders, supports_sync_reads
 
 
@@ -28,6 +28,21 @@ def test_zarr_codecs_still_decode_synchronously(tmp_path):
         np.testing.assert_array_equal(
             SyncChunkReader(array).read((slice(1, 5), slice(2, 9))), values[1:5, 2:9]
         )
+        # the SEG-Y import's writer: the chunk files zarr itself writes, byte for byte
+        ours = zarr.create_array(
+            str(tmp_path / f"b{compressors}.zarr"),
+            shape=values.shape,
+            chunks=(3, 10),
+            dtype="float32",
+            compressors=compressors,
+        )
+        writer = SyncChunkWriter(ours)
+        for row in (0, 1):
+            writer.write((row, 0), values[3 * row : 3 * row + 3])
+        for key in ("c/0/0", "c/1/0"):
+            assert (tmp_path / f"b{compressors}.zarr" / key).read_bytes() == (
+                path / key
+            ).read_bytes()
 
 
 def test_hydra_job_return_keeps_the_exception():

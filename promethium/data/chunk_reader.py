@@ -20,12 +20,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import zarr
 from zarr.core.buffer import default_buffer_prototype
+from zarr.core.buffer.cpu import NDBuffer
 
-from promethium.data.zarr_codecs import chunk_decoders, supports_sync_reads
+from promethium.data.zarr_codecs import chunk_decoders, chunk_encoders, supports_sync_reads
 
 Box = tuple[int | slice, ...]
 """A selection of integers and step-1 slices, one per array axis."""
@@ -113,6 +115,54 @@ class SyncChunkReader:
         return out[keep]
 
 
+class SyncChunkWriter:
+    """Writes whole chunks of a local, unsharded Zarr v3 array as files, in this thread.
+
+    The mirror of :class:`SyncChunkReader` for the SEG-Y import: ``array[g] = gather``
+    runs through zarr's event loop (~5 ms a chunk, 3.3 s for 667 chunks of 1.4 MB against
+    0.7-2 s for plain file writes of the same bytes); here each chunk is encoded by the
+    array's own codecs and written with ``open()``, so that several threads write at
+    once. The chunk files are the ones zarr writes (same keys, same encoding).
+
+    Args:
+        array: the array (see :meth:`SyncChunkReader.supports`).
+    """
+
+    def __init__(self, array: zarr.Array) -> None:
+        if not SyncChunkReader.supports(array):
+            raise ValueError(f"{array.store_path}: not a local, unsharded zarr v3 array")
+        meta = array.metadata
+        self.chunks = tuple(meta.chunk_grid.chunk_shape)
+        self.dtype = np.dtype(array.dtype)
+        self.folder = Path(array.store_path.store.root) / array.store_path.path
+        self.encode_key = meta.encode_chunk_key
+        self.encoders = chunk_encoders(array)
+
+    def write(self, coords: tuple[int, ...], values: np.ndarray) -> None:
+        """Write the chunk at grid position ``coords`` (``values``: the full chunk shape)."""
+        if values.shape != self.chunks:
+            raise ValueError(f"chunk of shape {values.shape}, the array's is {self.chunks}")
+        data: Any = NDBuffer.from_numpy_array(np.ascontiguousarray(values, dtype=self.dtype))
+        for encode in self.encoders:
+            data = encode(data)
+        path = self.folder / self.encode_key(coords)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data.as_numpy_array().tobytes())
+
+
+def chunk_writer(array: zarr.Array) -> Callable[[tuple[int, ...], np.ndarray], None]:
+    """``(coords, chunk) -> None`` for ``array``: :class:`SyncChunkWriter` where it applies."""
+    if SyncChunkReader.supports(array):
+        return SyncChunkWriter(array).write
+
+    def through_zarr(coords: tuple[int, ...], values: np.ndarray) -> None:
+        box = tuple(slice(c * n, (c + 1) * n) for c, n in zip(coords, array.chunks, strict=True))
+        array[box] = values
+
+    return through_zarr
+
+
 def box_reader(array: zarr.Array, cache_bytes: int = 32 * 2**20) -> Callable[[Box], np.ndarray]:
     """``box -> ndarray`` for ``array``: :class:`SyncChunkReader` where it applies, else zarr."""
     if SyncChunkReader.supports(array):
@@ -120,4 +170,4 @@ def box_reader(array: zarr.Array, cache_bytes: int = 32 * 2**20) -> Callable[[Bo
     return lambda box: np.asarray(array[box])
 
 
-__all__ = ["Box", "SyncChunkReader", "box_reader"]
+__all__ = ["Box", "SyncChunkReader", "SyncChunkWriter", "box_reader", "chunk_writer"]

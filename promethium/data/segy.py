@@ -2,9 +2,13 @@
 
 Import sorts traces into a regular array by one or two trace-header keys: pre-stack
 gathers by ``FieldRecord`` (or ``CDP``, ...), post-stack cubes by
-``["INLINE_3D", "CROSSLINE_3D"]``. It streams gather by gather (each gather is one Zarr
-chunk, written whole), so memory is bounded by a gather plus one int32 per trace and
-header field, not by the file size. Every trace header field is kept as an int32 array
+``["INLINE_3D", "CROSSLINE_3D"]``. Trace headers are read in blocks through a memory map
+(:mod:`promethium.data.segy_blocks`: one pass for the sort keys, then one for the traces
+and every header field together), and it streams gather by gather (each gather is one
+Zarr chunk, written whole; headers a block of gathers at a time), so memory is a gather,
+a block of headers and at most ~50 bytes per trace (sort keys and dead codes while the
+gather grid is built; the grid and live mask, 9 bytes per trace, after), not the file
+size. Every trace header field is kept as an int32 array
 ``headers/<field>`` shaped like the gather grid, with ``trace_index`` (the trace's
 position in the file, ``-1`` for padding), and the textual and binary file headers go
 into the store attributes, so export rewrites the original file exactly.
@@ -12,20 +16,25 @@ into the store attributes, so export rewrites the original file exactly.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import segyio
 import zarr
 
 from promethium.data.cache import build_once
+from promethium.data.chunk_reader import chunk_writer
 from promethium.data.progress import progress as with_progress
+from promethium.data.segy_blocks import HEADER_FIELDS, SegyTraces
 from promethium.data.store import (
     CHUNKS_WRITTEN,
     DATA_ARRAY,
@@ -37,7 +46,13 @@ from promethium.data.store import (
 )
 from promethium.errors import ConfigError, DataError
 
-HEADER_FIELDS: dict[str, int] = dict(segyio.tracefield.keys)
+#: TraceIdentificationCode: 2 marks a dead trace
+CODE_FIELD = "TraceIdentificationCode"
+#: traces per chunk of each ``headers/<field>`` array (whole gathers)
+HEADER_CHUNK_TRACES = 65536
+#: threads that create the header arrays and write their chunks (small, latency-bound)
+HEADER_IO_THREADS = 8
+T = TypeVar("T")
 #: data sample formats segyio reads and writes: code -> (name, bytes per sample). (Codes
 #: 4, 7 and 15, fixed point with gain and 3-byte integers, segyio reads as IBM floats.)
 SEGY_FORMATS: dict[int, tuple[str, int]] = {
@@ -116,34 +131,41 @@ def _field(name: str) -> int:
 
 
 def trace_grid(
-    f: segyio.SegyFile, sort: Sequence[str], name: str = "SEG-Y file"
-) -> tuple[np.ndarray, np.ndarray]:
+    keys: Mapping[str, np.ndarray], sort: Sequence[str], n_traces: int, name: str = "SEG-Y file"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Place every trace on a ``(n_gathers, n_traces)`` grid by its header keys.
 
     With one key, traces keep file order inside each gather; with two, the second key
-    gives the column (e.g. crossline), so gathers line up. Returns the grid of file
-    trace indices (``-1`` where a gather has fewer traces) and the gathers' key values.
+    gives the column (e.g. crossline), so gathers line up.
+
+    Args:
+        keys: the sort fields' values, ``(n_traces,)`` each (:meth:`SegyTraces.header_fields`).
+        sort: zero, one or two field names.
+        n_traces: traces in the file.
+        name: the file, for messages.
+
+    Returns:
+        The grid of file trace indices (``-1`` where a gather has fewer traces), the
+        gathers' key values and, with two keys, the columns' key values.
     """
     if not sort:
-        return np.arange(f.tracecount)[None, :], np.zeros(1, dtype=np.int64)
-    primary = np.asarray(f.attributes(_field(sort[0]))[:], dtype=np.int64)
-    gathers, gather_of = np.unique(primary, return_inverse=True)
+        return np.arange(n_traces)[None, :], np.zeros(1, dtype=np.int64), None
+    gathers, gather_of = np.unique(np.asarray(keys[sort[0]], dtype=np.int64), return_inverse=True)
+    columns = None
     if len(sort) > 1:
-        columns, column_of = np.unique(
-            np.asarray(f.attributes(_field(sort[1]))[:]), return_inverse=True
-        )
+        columns, column_of = np.unique(keys[sort[1]], return_inverse=True)
         width = len(columns)
     else:
         order = np.argsort(gather_of, kind="stable")
         starts = np.searchsorted(gather_of[order], np.arange(len(gathers)))
         column_of = np.empty_like(gather_of)
-        column_of[order] = np.arange(f.tracecount) - starts[gather_of[order]]
+        column_of[order] = np.arange(n_traces) - starts[gather_of[order]]
         width = int(np.bincount(gather_of).max())
     grid = np.full((len(gathers), width), -1, dtype=np.int64)
     if np.any(np.bincount(gather_of * width + column_of, minlength=grid.size) > 1):
         raise DataError(f"{name}: several traces share the same {'/'.join(sort)} key")
-    grid[gather_of, column_of] = np.arange(f.tracecount)
-    return grid, gathers
+    grid[gather_of, column_of] = np.arange(n_traces)
+    return grid, gathers, columns
 
 
 def _file_headers(f: segyio.SegyFile) -> dict[str, Any]:
@@ -156,9 +178,11 @@ def _file_headers(f: segyio.SegyFile) -> dict[str, Any]:
     }
 
 
-def live_traces(f: segyio.SegyFile, grid: np.ndarray) -> np.ndarray:
-    """``grid``'s recorded traces: present in the file and not flagged dead (code 2)."""
-    codes = np.asarray(f.attributes(segyio.TraceField.TraceIdentificationCode)[:])
+def live_traces(codes: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """``grid``'s recorded traces: present in the file and not flagged dead (code 2).
+
+    ``codes``: every trace's ``TraceIdentificationCode``, ``(n_traces,)``.
+    """
     live = grid >= 0
     live[live] = codes[grid[live]] != DEAD_TRACE_CODE
     return live
@@ -174,6 +198,7 @@ def segy_to_zarr(
     progress: bool = True,
     compress: bool = False,
     endian: str | None = None,
+    workers: int | None = None,
 ) -> Path:
     """Convert a SEG-Y file to a Promethium store (see module docstring).
 
@@ -195,18 +220,31 @@ def segy_to_zarr(
             little and uncompressed chunks read faster in training (``docs/benchmarks.md``).
             Headers are always compressed.
         endian: ``big``, ``little`` or ``None`` (detect).
+        workers: threads that read, convert and write gathers (``None``: the machine's
+            cores); the store is byte-identical for any number.
 
     Returns:
         The store path.
+
+    Raises:
+        ConfigError: an unknown ``sort`` field or a ``workers`` below 1.
+        DataError: a file that is not readable SEG-Y, naming it.
     """
     sort = list(sort)
+    workers = check_workers(workers)
+    for name in sort:
+        _field(name)
     with open_segy(segy_path, endian) as f:
-        grid, keys = trace_grid(f, sort, str(segy_path))
-        attrs = _segy_store_attrs(f, segy_path, sort, keys, axis_names, dx)
-        with atomic_store(zarr_path, overwrite=overwrite) as group:
-            group.attrs.update(attrs)
-            _write_traces(group, f, grid, compress, progress)
-            validate_store(group, zarr_path)
+        with SegyTraces.of(f, segy_path) as traces:
+            fields = traces.header_fields([*dict.fromkeys([*sort, CODE_FIELD])])  # one pass
+            grid, keys, columns = trace_grid(fields, sort, traces.n_traces, str(segy_path))
+            live = live_traces(fields.pop(CODE_FIELD), grid)
+            del fields
+            attrs = _segy_store_attrs(f, segy_path, sort, keys, columns, axis_names, dx)
+            with atomic_store(zarr_path, overwrite=overwrite) as group:
+                group.attrs.update(attrs)
+                _write_traces(group, traces, grid, live, compress, progress, workers)
+                validate_store(group, zarr_path)
     return Path(zarr_path)
 
 
@@ -215,6 +253,7 @@ def _segy_store_attrs(
     segy_path: str | os.PathLike,
     sort: list[str],
     keys: np.ndarray,
+    columns: np.ndarray | None,
     axis_names: Sequence[str] | None,
     dx: Sequence[float | None] | None,
 ) -> dict[str, Any]:
@@ -227,8 +266,7 @@ def _segy_store_attrs(
         )
     headers = _file_headers(f)
     headers.update(sort=sort, gather_keys=keys.tolist())
-    if len(sort) == 2:  # the grid's columns, for filling absent traces on export
-        columns = np.unique(np.asarray(f.attributes(_field(sort[1]))[:]))
+    if columns is not None:  # the grid's columns, for filling absent traces on export
         headers["column_keys"] = columns.tolist()
     return store_attrs(
         dt=dt_us * 1e-6,
@@ -245,59 +283,130 @@ def _segy_store_attrs(
     )
 
 
+def check_workers(workers: int | None, key: str = "workers") -> int:
+    """``workers`` as a thread count (``None``: the machine's cores)."""
+    if workers is None:
+        return os.cpu_count() or 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError.for_parameter(key, workers, "a positive integer, or null (every core)")
+    return workers
+
+
+def header_rows(grid_shape: tuple[int, int]) -> int:
+    """Gathers per ``headers/<field>`` chunk: ~:data:`HEADER_CHUNK_TRACES` traces, >= 1."""
+    n_gathers, width = grid_shape
+    return min(n_gathers, max(1, HEADER_CHUNK_TRACES // max(width, 1)))
+
+
 def _write_traces(
-    group: zarr.Group, f: segyio.SegyFile, grid: np.ndarray, compress: bool, progress: bool
+    group: zarr.Group,
+    traces: SegyTraces,
+    grid: np.ndarray,
+    live: np.ndarray,
+    compress: bool,
+    progress: bool,
+    workers: int = 1,
 ) -> None:
-    """Write ``data``, ``trace_index``, ``trace_mask`` and ``headers/*`` of ``grid``."""
-    n_samples = len(f.samples)
+    """Write ``data``, ``trace_index``, ``trace_mask`` and ``headers/*`` of ``grid``.
+
+    Each gather is read, converted and written as one ``data`` chunk, by ``workers``
+    threads (the chunks are disjoint: the store is byte-identical for any number);
+    headers are gathered in file order, ``header_rows`` gathers at a time (one chunk of
+    every ``headers/<field>``), so memory holds a few gathers and one block of headers,
+    never a field of the whole survey. ``live`` (updated here) loses traces zero at every
+    sample.
+    """
+    n_gathers, width = grid.shape
+    n_samples = traces.n_samples
     data = group.create_array(
         DATA_ARRAY,
         shape=(*grid.shape, n_samples),
-        chunks=(1, grid.shape[1], n_samples),
+        chunks=(1, width, n_samples),
         dtype="float32",
         compressors="auto" if compress else None,
         config=EVERY_CHUNK,
     )
     group.create_array("trace_index", shape=grid.shape, dtype="int64")[...] = grid
-    live = live_traces(f, grid)
     mask = group.create_array(TRACE_MASK, shape=grid.shape, dtype="bool")
-    valid = grid >= 0
-    for name, byte in HEADER_FIELDS.items():
-        values = np.zeros(grid.shape, dtype=np.int32)
-        values[valid] = np.asarray(f.attributes(byte)[:], dtype=np.int32)[grid[valid]]
-        group.create_array(f"headers/{name}", shape=grid.shape, dtype="int32")[...] = values
-    rows = with_progress(
-        range(grid.shape[0]), grid.shape[0], "SEG-Y -> Zarr", enabled=progress, unit_name="gathers"
-    )
-    for g in rows:
-        gather = _read_gather(f, grid[g], n_samples) * live[g][:, None]
+    rows = header_rows(grid.shape)
+    write_chunk = chunk_writer(data)  # chunk files written in the calling thread
+
+    def convert(g: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Gather ``g`` read and written; its present traces and their headers."""
+        present = np.flatnonzero(grid[g] >= 0)
+        gather = np.zeros((width, n_samples), dtype=np.float32)
+        values = None
+        if present.size:
+            values, samples = traces.read(grid[g, present])
+            gather[present] = samples
+        gather *= live[g][:, None]
         # a trace that is zero at every sample recorded nothing (a decimated or muted
         # trace written without the dead code): never a target, filled by inference
         live[g] &= np.any(gather != 0, axis=-1)
-        data[g] = gather
+        write_chunk((g, 0, 0), gather[None])
+        return present, values
+
+    # metadata and header chunks are small writes: a few threads overlap their latency
+    with ThreadPoolExecutor(HEADER_IO_THREADS) as io:
+        headers = dict(
+            zip(
+                HEADER_FIELDS,
+                io.map(
+                    lambda name: group.create_array(
+                        f"headers/{name}", shape=grid.shape, chunks=(rows, width), dtype="int32"
+                    ),
+                    HEADER_FIELDS,
+                ),
+                strict=True,
+            )
+        )
+        done = in_order(convert, range(n_gathers), workers)
+        bar = with_progress(done, n_gathers, "SEG-Y -> Zarr", enabled=progress, unit_name="gathers")
+        block: dict[str, np.ndarray] = {}
+        for g, (present, values) in enumerate(bar):
+            first, row = divmod(g, rows)
+            first *= rows
+            if row == 0:
+                height = min(rows, n_gathers - first)
+                block = {name: np.zeros((height, width), np.int32) for name in HEADER_FIELDS}
+            if values is not None:
+                for name, rows_of_field in block.items():
+                    rows_of_field[row, present] = values[name]
+            if row == len(block[CODE_FIELD]) - 1:  # the block is complete: one chunk each
+                list(io.map(functools.partial(_put, headers, block, first), HEADER_FIELDS))
     mask[...] = live
     group.attrs[CHUNKS_WRITTEN] = int(data.nchunks)
+
+
+def _put(
+    arrays: dict[str, zarr.Array], block: dict[str, np.ndarray], first: int, name: str
+) -> None:
+    arrays[name][first : first + len(block[name])] = block[name]
+
+
+def in_order(fn: Callable[[int], T], items: Iterable[int], workers: int) -> Iterator[T]:
+    """``fn`` of each item, in order, by ``workers`` threads with a bounded queue.
+
+    At most ``2 * workers`` results wait at once, so memory stays a few gathers whatever
+    the survey's size; ``workers=1`` runs in this thread.
+    """
+    if workers <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future[T]] = deque()
+        for item in items:
+            pending.append(pool.submit(fn, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _default_axes(sort: Sequence[str]) -> list[str]:
     if len(sort) == 2 and "INLINE" in sort[0].upper():
         return ["inline", "crossline"]
     return ["gather", "trace"] if sort else ["line", "trace"]
-
-
-def _read_gather(f: segyio.SegyFile, row: np.ndarray, n_samples: int) -> np.ndarray:
-    out = np.zeros((len(row), n_samples), dtype=np.float32)
-    live = np.flatnonzero(row >= 0)
-    if live.size == 0:
-        return out
-    idx = row[live]
-    if np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)):  # contiguous: one read
-        out[live] = np.asarray(f.trace.raw[int(idx[0]) : int(idx[0]) + idx.size]).reshape(
-            idx.size, -1
-        )
-    else:
-        out[live] = np.stack([f.trace[int(i)] for i in idx])
-    return out
 
 
 @dataclass

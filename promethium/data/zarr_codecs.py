@@ -2,7 +2,8 @@
 
 The reader decodes chunk files with each codec's own synchronous decoder
 (``Codec._decode_sync``, zarr's ``SupportsSyncCodec`` protocol), which zarr has no
-public entry point for; it also reads the array's codec pipeline and chunk spec.
+public entry point for, and the SEG-Y import's writer encodes with ``_encode_sync``; both
+read the array's codec pipeline and chunk spec.
 ``tests/test_adapters.py`` checks these still exist, so a zarr upgrade that moves them
 fails one named test (and :func:`supports_sync_reads` falls back to zarr's own reads).
 """
@@ -35,6 +36,16 @@ def supports_sync_reads(array: zarr.Array) -> bool:
 
 def chunk_decoders(array: zarr.Array) -> list[Callable[[Any], Any]]:
     """Decode steps of one chunk, in application order (bytes-to-bytes first)."""
+    return [_sync_decoder(codec, spec) for codec, spec in _codec_steps(array)[::-1]]
+
+
+def chunk_encoders(array: zarr.Array) -> list[Callable[[Any], Any]]:
+    """Encode steps of one chunk, in application order (array-to-array first)."""
+    return [_sync_encoder(codec, spec) for codec, spec in _codec_steps(array)]
+
+
+def _codec_steps(array: zarr.Array) -> list[tuple[Any, Any]]:
+    """Each codec of ``array`` with the chunk spec it takes, in encoding order."""
     pipeline = array.async_array.codec_pipeline
     spec = array.metadata.get_chunk_spec(
         (0,) * array.ndim, array.async_array.config, prototype=default_buffer_prototype()
@@ -48,7 +59,7 @@ def chunk_decoders(array: zarr.Array) -> list[Callable[[Any], Any]]:
     for codec in pipeline.bytes_bytes_codecs:
         steps.append((codec, spec))
         spec = codec.resolve_metadata(spec)
-    return [_sync_decoder(codec, spec) for codec, spec in steps[::-1]]
+    return steps
 
 
 def _sync_decoder(codec: Any, spec: Any) -> Callable[[Any], Any]:
@@ -58,3 +69,12 @@ def _sync_decoder(codec: Any, spec: Any) -> Callable[[Any], Any]:
         return codec._decode_sync(data, spec)
 
     return decode
+
+
+def _sync_encoder(codec: Any, spec: Any) -> Callable[[Any], Any]:
+    """``codec``'s synchronous encoder (zarr's private ``_encode_sync``) bound to ``spec``."""
+
+    def encode(data: Any) -> Any:
+        return codec._encode_sync(data, spec)
+
+    return encode
