@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
@@ -26,8 +27,8 @@ from promethium.config import build_model, register_resolvers
 from promethium.errors import ConfigError
 from promethium.ml.checkpoints import load_trained_network
 from promethium.models import PromethiumModel
-from promethium.tasks.arrays import predict_array
-from promethium.tasks.common import execute
+from promethium.tasks.arrays import check_array, is_dataarray, predict_array
+from promethium.tasks.common import execute, resolve_checkpoint, warn_if_amplitudes_differ
 
 PROJECT_ROOT = Path(os.environ.get("PROMETHIUM_ROOT", Path(__file__).resolve().parents[1]))
 
@@ -91,7 +92,14 @@ def infer(
         return _run(source, "infer")
     if ckpt_path is None:
         raise ConfigError("ckpt_path: api.infer(data, ckpt_path) needs the checkpoint to run")
+    ckpt_path = resolve_checkpoint(ckpt_path)
     model, train_config = load_trained_network(ckpt_path)
+    if isinstance(source, torch.Tensor):
+        values = source.detach().cpu().numpy()
+    else:  # a DataArray's samples, or an array
+        values = np.asarray(source.values if is_dataarray(source) else source)
+    check_array(values)  # refused before its amplitudes are looked at
+    warn_if_amplitudes_differ(ckpt_path, model, values, settings.get("dt"))
     return predict_array(model, train_config, source, **settings)
 
 
@@ -105,10 +113,13 @@ def load_model(
 ) -> PromethiumModel:
     """Rebuild a trained network from a checkpoint, without executing pickled code.
 
-    The checkpoint is read with ``torch.load(weights_only=True)``; the network comes
-    from the registry using the model config saved in the checkpoint's hyperparameters,
-    wrapped in its amplitude contract (``normalize``) when it was trained with one, so
-    it takes and returns the survey's own units.
+    ``ckpt_path``: a ``.ckpt`` file, a shipped model (``pretrained:NAME[@VERSION]``) or a
+    registered MLflow model (``models:/NAME/VERSION``, ``models:/NAME@alias``; the
+    registry at ``MLFLOW_TRACKING_URI``, else ``outputs/mlflow.db``). The checkpoint is
+    read with ``torch.load(weights_only=True)``; the network comes from the registry
+    using the model config saved in the checkpoint (its card's resolved arguments where
+    it has one), wrapped in its amplitude contract (``normalize``) when it was trained
+    with one, so it takes and returns the survey's own units.
 
     Raises:
         DataError: if the file is missing, unreadable, or not a Promethium checkpoint
@@ -121,7 +132,7 @@ def load_checkpoint(
     ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu"
 ) -> tuple[PromethiumModel, dict[str, Any]]:
     """Like :func:`load_model`, and also return the training run's config (a plain dict)."""
-    return load_trained_network(ckpt_path, map_location)
+    return load_trained_network(resolve_checkpoint(ckpt_path), map_location)
 
 
 __all__ = [

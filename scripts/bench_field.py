@@ -46,7 +46,7 @@ from promethium.baselines import (  # noqa: E402
     pocs,
 )
 from promethium.quality import snr_db  # noqa: E402
-from tests.helpers import write_f3_line, write_stratton_shot  # noqa: E402
+from tests.helpers import add_white_noise, write_f3_line, write_stratton_shot  # noqa: E402
 
 #: the real surveys at hand, written as SEG-Y the way they come; their POCS window and dt
 SURVEYS = {
@@ -91,20 +91,14 @@ DENOISE_VARIANTS: dict[str, tuple[str, ...]] = {
     "ema": ("callbacks=[default,ema]",),
     "tta": ("task.tta=true",),
     "l1": ("task.loss.kind=l1",),
+    "blind_10pct": ("corruption.transforms.0.fraction=0.1",),
+    "blind_5pct_ema": ("corruption.transforms.0.fraction=0.05", "callbacks=[default,ema]"),
+    "blind_5pct_ema_tta": (
+        "corruption.transforms.0.fraction=0.05",
+        "callbacks=[default,ema]",
+        "task.tta=true",
+    ),
 }
-
-
-def add_noise(truth: np.ndarray, path: Path, snr: float, seed: int) -> None:
-    """Add white noise at ``snr`` dB (whole-survey energy ratio) to the line at ``path``."""
-    rng = np.random.default_rng(seed)
-    sigma = np.sqrt(np.mean(truth.astype(np.float64) ** 2)) * 10 ** (-snr / 20)
-    noisy = truth + rng.normal(0.0, sigma, truth.shape).astype(np.float32)
-    with segyio.open(str(path), "r+", ignore_geometry=True) as f:
-        limit = np.iinfo(np.int16).max if f.format == 3 else np.inf  # 2-byte integer samples
-        if np.abs(noisy).max() > limit:
-            raise SystemExit(f"{path}: noise at {snr} dB clips the 2-byte samples")
-        for i, trace in enumerate(noisy):
-            f.trace[i] = trace.astype(f.dtype)
 
 
 def decimate(truth: np.ndarray, path: Path, fraction: float, seed: int) -> np.ndarray:
@@ -197,7 +191,7 @@ def main() -> None:
     truth = write(truth_path)
     write(survey)
     if denoise:
-        add_noise(truth, survey, args.snr_db, seed=0)
+        add_white_noise(survey, truth, args.snr_db, seed=0)
         live = np.ones(len(truth), dtype=bool)
         rows = classical_denoising(read_line(survey), truth, dt)
         title += f", white noise at {args.snr_db:g} dB: whole-survey SNR"

@@ -248,3 +248,26 @@ def write_f3_line(path: Path, n_inlines: int = 23) -> Any:
             }
             f.trace[i] = trace.astype(f.dtype)
     return traces
+
+
+def add_white_noise(path: Path, truth: Any, snr_db: float, seed: int) -> None:
+    """Add white noise at ``snr_db`` (whole-survey energy ratio) to the SEG-Y line at ``path``.
+
+    ``truth``: the ``(trace, time)`` amplitudes the file holds (as :func:`write_f3_line`
+    returns them); the noise is drawn from ``numpy.random.default_rng(seed)``.
+
+    Raises:
+        ValueError: when the noise would clip the file's 2-byte integer samples.
+    """
+    import numpy as np
+    import segyio
+
+    rng = np.random.default_rng(seed)
+    sigma = np.sqrt(np.mean(truth.astype(np.float64) ** 2)) * 10 ** (-snr_db / 20)
+    noisy = truth + rng.normal(0.0, sigma, truth.shape).astype(np.float32)
+    with segyio.open(str(path), "r+", ignore_geometry=True) as f:
+        limit = np.iinfo(np.int16).max if f.format == 3 else np.inf  # 2-byte integer samples
+        if np.abs(noisy).max() > limit:
+            raise ValueError(f"{path}: noise at {snr_db} dB clips the 2-byte samples")
+        for i, trace in enumerate(noisy):
+            f.trace[i] = trace.astype(f.dtype)

@@ -198,6 +198,7 @@ def _composed_keys(tmp_path) -> set[str]:
     ]
     combos += [[f"experiment={e.stem}"] for e in (ROOT / "conf" / "experiment").glob("*.yaml")]
     combos += [["task=infer"], ["task=evaluate"], ["task=evaluate", "model=pinn"]]
+    combos += [["logger=mlflow"]]  # logger.mlflow.register_as
     keys: set[str] = set()
     register = OmegaConf.to_container
     for overrides in combos:
@@ -212,7 +213,7 @@ def test_every_key_and_parameter_named_in_an_error_exists_in_a_composed_config(t
 
     keys = _composed_keys(tmp_path)
     nodes = {node for task in PARAMETER_NODES.values() for node in task}
-    nodes |= {"data.record", "task.optimizer", "task.scheduler"}
+    nodes |= {"data.record", "task.optimizer", "task.scheduler", "logger.mlflow"}
     nodes |= {f"evaluate.baselines.{m}" for m in ("bandpass", "fx_decon", "pocs")}
     nodes |= {k.rsplit(".", 1)[0] for k in keys if k.startswith("augment.transforms.")}
     # constructor parameters that no shipped config sets (Python callers only)

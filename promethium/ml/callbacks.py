@@ -9,6 +9,9 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 
+from promethium.ml.datamodule import SeismicDataModule
+from promethium.ml.model_card import CARD_KEY, amplitude_statistics, data_provenance, jsonable
+
 
 def rebase_paths(state: dict[str, Any], old: str, new: str) -> dict[str, Any]:
     """``ModelCheckpoint`` state with every path under ``old`` moved under ``new``."""
@@ -101,3 +104,44 @@ class RunProgressBar(TQDMProgressBar):
             elapsed = time.perf_counter() - self._started
             items["eta"] = overall_eta(elapsed, done, self._steps_left)
         return items
+
+
+class ModelCardWriter(pl.Callback):
+    """Writes the model card (:mod:`promethium.ml.model_card`) into every checkpoint.
+
+    The card starts from the run config (:func:`~promethium.ml.model_card.new_card`); at
+    the start of fitting the training data's provenance and amplitudes are added (the
+    data module is set up by then), and each saved checkpoint gets the metrics of its
+    moment: the last logged figures and the best monitored one so far.
+
+    Args:
+        card: the card so far (a plain dict).
+        samples: training patches whose amplitudes the card records.
+    """
+
+    def __init__(self, card: dict[str, Any], samples: int = 32) -> None:
+        self.card, self.samples = card, int(samples)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        datamodule = getattr(trainer, "datamodule", None)
+        if not isinstance(datamodule, SeismicDataModule) or not datamodule.datasets:
+            return
+        self.card["data"].update(data_provenance(datamodule))
+        train = datamodule.datasets["train"]
+        inputs = []
+        for index in range(min(self.samples, len(train))):
+            sample = {k: v[None] for k, v in train[index].items() if k in ("input", "target")}
+            scaled = pl_module.scaled(sample) if hasattr(pl_module, "scaled") else sample
+            inputs.append(scaled["input"].numpy())
+        self.card["amplitude"] = amplitude_statistics(inputs)
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        final = {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", 0)}
+        final.update(epoch=trainer.current_epoch, global_step=trainer.global_step)
+        best: dict[str, Any] = {}
+        ckpt = trainer.checkpoint_callback
+        if isinstance(ckpt, ModelCheckpoint) and ckpt.best_model_score is not None:
+            best[str(ckpt.monitor)] = float(ckpt.best_model_score)
+        checkpoint[CARD_KEY] = jsonable({**self.card, "metrics": {"final": final, "best": best}})

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from promethium.errors import ConfigError, DataError, PromethiumError
+from promethium.ml.model_card import CARD_KEY
 from promethium.models import ModelRegistry, PromethiumModel
 from promethium.models.amplitude import AmplitudeContract, NormalizedNetwork
 
@@ -80,11 +81,17 @@ def network_from_checkpoint(
 ) -> PromethiumModel:
     """Build the registry network of ``ckpt``'s model config and load its weights.
 
+    The model card's resolved arguments (every default as it was at training) are used
+    where the checkpoint has a card, so a default changed since cannot alter the network;
+    older checkpoints are built from their model config with today's defaults.
+
     Raises:
         DataError: if the saved model config or weights do not make a network.
     """
+    card = ckpt.get(CARD_KEY)
+    model = card.get("model") if isinstance(card, dict) else None
     try:
-        net = ModelRegistry.from_config(ckpt["hyper_parameters"]["config"]["model"])
+        net = ModelRegistry.from_config(model or ckpt["hyper_parameters"]["config"]["model"])
     except PromethiumError as err:
         raise DataError(f"{path}: the checkpoint's model config is not usable ({err})") from err
     state = {

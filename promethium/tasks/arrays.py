@@ -50,7 +50,8 @@ def check_array(data: Any) -> None:
         )
 
 
-def _is_dataarray(data: Any) -> bool:
+def is_dataarray(data: Any) -> bool:
+    """Whether ``data`` is an ``xarray.DataArray`` (without importing xarray)."""
     return type(data).__module__.startswith("xarray") and hasattr(data, "dims")
 
 
@@ -100,7 +101,7 @@ def predict_array(
         dt: sample interval (s), for a contract with a time gain (a DataArray gives its own).
     """
     wrap: Callable[[Any], Any] = lambda values: values  # noqa: E731 - identity
-    if _is_dataarray(data):
+    if is_dataarray(data):
         data, coord_dt, wrap = _from_dataarray(data)
         dt = dt if dt is not None else coord_dt
     check_array(data)

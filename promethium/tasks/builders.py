@@ -8,6 +8,7 @@ and ``scripts/bench_train.py`` build them the same way.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import lightning.pytorch as pl
@@ -22,6 +23,7 @@ from promethium.ml.datamodule import SeismicDataModule
 from promethium.ml.pruning import pruning_callback
 from promethium.ml.tasks import BaseTask, task_class
 from promethium.models import PhysicsInformedNet
+from promethium.tasks.common import resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,13 @@ def initial_weights(net: torch.nn.Module, cfg: DictConfig) -> None:
         ConfigError: when the checkpoint's model or amplitude contract (``normalize``)
             differs from this run's, naming the keys.
     """
-    path = str(cfg.init_from)
+    path = str(
+        resolve_checkpoint(
+            str(cfg.init_from),
+            cfg.paths.cache_dir,
+            OmegaConf.select(cfg, "paths.mlflow_tracking_uri"),
+        )
+    )
     ckpt = read_checkpoint(path, key="init_from")
     saved = ckpt["hyper_parameters"]["config"]
     differences = model_differences(saved["model"], OmegaConf.to_container(cfg.model, resolve=True))
@@ -97,9 +105,9 @@ def initial_weights(net: torch.nn.Module, cfg: DictConfig) -> None:
     log.info("init_from: network weights of %s", path)
 
 
-def build_trainer(cfg: DictConfig) -> pl.Trainer:
-    """The Lightning ``Trainer`` with the configured callbacks and loggers."""
-    callbacks = build_collection(cfg, "callbacks")
+def build_trainer(cfg: DictConfig, extra_callbacks: Sequence[pl.Callback] = ()) -> pl.Trainer:
+    """The Lightning ``Trainer`` with the configured callbacks (and ``extra_callbacks``)."""
+    callbacks = [*build_collection(cfg, "callbacks"), *extra_callbacks]
     trial = cfg.get("optuna_trial")  # only inside an Optuna sweep job
     pruning = pruning_callback(
         OmegaConf.to_container(trial, resolve=True) if trial else None, str(cfg.task.monitor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from promethium import pretrained
 from promethium.config import check_config, locate_parameter
 from promethium.errors import ConfigError
 from promethium.files import write_metrics
@@ -28,6 +30,13 @@ from promethium.ml.checkpoints import (
     load_trained_network,
     task_kind,
     training_corruptions,
+)
+from promethium.ml.model_card import amplitude_mismatch, read_card, survey_amplitudes
+from promethium.tasks.mlflow_models import (
+    default_tracking_root,
+    default_tracking_uri,
+    is_model_uri,
+    registered_checkpoint,
 )
 
 log = logging.getLogger("promethium.tasks")
@@ -83,7 +92,35 @@ def checkpoint_path(cfg: DictConfig) -> Path:
             f"ckpt_path: required for task={cfg.task.name}; e.g. "
             "ckpt_path=outputs/runs/<run>/checkpoints/last.ckpt"
         )
-    return Path(str(value))
+    return resolve_checkpoint(
+        str(value),
+        OmegaConf.select(cfg, "paths.cache_dir"),
+        OmegaConf.select(cfg, "paths.mlflow_tracking_uri"),
+    )
+
+
+def resolve_checkpoint(
+    reference: str | os.PathLike,
+    cache_dir: str | os.PathLike | None = None,
+    tracking_uri: str | None = None,
+) -> Path:
+    """The checkpoint file a ``ckpt_path`` or ``init_from`` value names.
+
+    A file path as it is; ``pretrained:NAME[@VERSION]`` a model shipped in the package
+    (:mod:`promethium.pretrained`); ``models:/NAME/VERSION`` or ``models:/NAME@alias``
+    (the MLflow model registry at ``tracking_uri``, default :func:`default_tracking_uri`)
+    downloaded into ``cache_dir``.
+
+    Raises:
+        ConfigError: a pretrained name or version that is not shipped, listing those that are.
+        DataError: a registered model that does not resolve.
+    """
+    if pretrained.is_reference(reference):
+        return pretrained.checkpoint_file(reference)
+    if is_model_uri(reference):
+        cache = Path(cache_dir) if cache_dir else Path(default_tracking_root()) / "outputs/cache"
+        return registered_checkpoint(str(reference), cache, tracking_uri or default_tracking_uri())
+    return Path(reference)
 
 
 def load_network(
@@ -101,6 +138,31 @@ def load_network(
     if tta is None:
         tta = bool((config.get("task") or {}).get("tta", False))
     return (TestTimeAugmentation(net) if tta else net), config
+
+
+def warn_if_amplitudes_differ(
+    ckpt_path: str | Path,
+    model: torch.nn.Module,
+    volume: Any,
+    dt: float | None,
+    trace_stage: bool = True,
+) -> str | None:
+    """Warn (and return why) when a survey's amplitudes do not fit the model's card.
+
+    The survey's RMS after the model's amplitude contract is compared with the training
+    input's (:func:`promethium.ml.model_card.amplitude_mismatch`): beyond 10x either way
+    the network sees amplitudes it never saw, e.g. raw F3 integers into a model trained on
+    unit-scale synthetics without ``normalize``. ``trace_stage=False``: ``volume`` had the
+    contract's trace stage applied already.
+    """
+    card = read_card(ckpt_path)
+    observed = survey_amplitudes(
+        volume, getattr(model, "contract", None), int(model.spatial_dims), dt, trace_stage
+    )
+    message = amplitude_mismatch(card, observed)
+    if message:
+        log.warning("%s: %s", ckpt_path, message)
+    return message
 
 
 def keeps_observed(setting: bool | None, train_config: dict[str, Any]) -> bool:

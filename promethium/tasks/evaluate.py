@@ -30,7 +30,13 @@ from promethium.evaluation.metrics import METRICS, score, summarise
 from promethium.evaluation.report import write_report
 from promethium.inference import tiled_predict
 from promethium.models.amplitude import AmplitudeContract, sample_interval
-from promethium.tasks.common import load_network, patch_size, trained_densities
+from promethium.tasks.common import (
+    checkpoint_path,
+    load_network,
+    patch_size,
+    trained_densities,
+    warn_if_amplitudes_differ,
+)
 from promethium.tasks.references import (
     Pass,
     References,
@@ -66,6 +72,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     scales = gather_scales(passes[0].inputs, contract)
     refs = dataclasses.replace(refs, clean=refs.clean / scales)
     passes = [dataclasses.replace(p, inputs=p.inputs / scales) for p in passes]
+    dt = float(refs.attrs.get("dt") or 0) or None
+    warn_if_amplitudes_differ(checkpoint_path(cfg), network, passes[0].inputs, dt, False)
     scoring, domain = in_contract_domain(contract)
     patch = patch_size(ecfg.patch_size, train_config, "evaluate.patch_size")
 

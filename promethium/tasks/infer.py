@@ -40,6 +40,7 @@ from promethium.tasks.common import (
     keeps_observed,
     load_network,
     patch_size,
+    warn_if_amplitudes_differ,
 )
 
 log = logging.getLogger("promethium.infer")
@@ -81,6 +82,7 @@ def prepare(cfg: DictConfig) -> InferJob:
     source = open_input(source_path, cfg.paths.cache_dir, list(icfg.segy_sort))
     check_output(output if is_url(output) else target, bool(icfg.overwrite), source)
     model, train_config = load_network(cfg, icfg.get("tta"))
+    warn_if_amplitudes_differ(ckpt, model, source.volume, sample_interval(source.attrs))
     patch = patch_size(icfg.patch_size, train_config, "infer.patch_size")
     overlap = (
         OmegaConf.to_object(icfg.overlap) if OmegaConf.is_config(icfg.overlap) else icfg.overlap

@@ -16,8 +16,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from promethium.errors import ConfigError, Interrupted
+from promethium.ml.callbacks import ModelCardWriter
 from promethium.ml.checkpoints import check_resumable, read_checkpoint
 from promethium.ml.datamodule import SeismicDataModule
+from promethium.ml.model_card import new_card
 from promethium.ml.tasks import BaseTask
 from promethium.tasks.builders import build_datamodule, build_module, build_trainer
 from promethium.tasks.common import trained_densities
@@ -117,7 +119,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     module = build_module(cfg)  # cheap config errors (model, optimiser) before data is made
     datamodule = build_datamodule(cfg)
     check_monitors(cfg, module, datamodule)
-    trainer = build_trainer(cfg)
+    trainer = build_trainer(cfg, [ModelCardWriter(model_card(cfg, module, info))])
     if launches_ranks(trainer):
         share_job_config(cfg, output_dir)  # the launched ranks run this job, not argv
     if rank_zero:
@@ -129,7 +131,32 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     metrics.update(survey_densities(cfg, datamodule))
     if rank_zero:
         log_outcome(cfg, trainer, metrics)
+        log_mlflow_models(trainer)
     return metrics
+
+
+def log_mlflow_models(trainer: pl.Trainer) -> None:
+    """The best checkpoint as an MLflow pyfunc model of each MLflow run (registered if asked)."""
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    from promethium.tasks.mlflow_models import log_model
+
+    checkpoint = best_checkpoint(trainer) or (
+        trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+    )
+    for logger in trainer.loggers:
+        if isinstance(logger, MLFlowLogger) and checkpoint:
+            register_as = getattr(logger, "register_as", None)
+            log_model(Path(checkpoint), str(logger._tracking_uri), str(logger.run_id), register_as)
+
+
+def model_card(cfg: DictConfig, module: BaseTask, info: dict[str, Any]) -> dict[str, Any]:
+    """The card this run's checkpoints carry, as far as the config and git tell it."""
+    config = OmegaConf.to_container(cfg, resolve=True)
+    card = new_card(config, module.kind, info)
+    card["overrides"] = list(info.get("overrides") or [])
+    card["num_parameters"] = int(sum(p.numel() for p in module.net.parameters()))
+    return card
 
 
 @contextmanager
