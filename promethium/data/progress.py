@@ -43,30 +43,31 @@ class ProgressBar:
     def __init__(
         self,
         description: str,
-        total: int | None = None,
+        total: float | None = None,
         unit: str = "",
         enabled: bool = True,
         log_every: float = 10.0,
     ) -> None:
         self.description, self.unit, self.enabled = description, unit, enabled
         self.log_every = log_every
-        self.total, self.done = total, 0
+        self.total: float | None = total
+        self.done: float = 0
         self.start = self.logged = time.perf_counter()
         self.bar: Progress | None = None
         self.task: TaskID | None = None
         if total is not None:
             self.begin(total)
 
-    def begin(self, total: int) -> None:
-        """Start counting ``total`` units (the clock starts here)."""
-        self.total, self.done = int(total), 0
+    def begin(self, total: float) -> None:
+        """Start counting ``total`` units (the clock starts here; e.g. MB: not whole)."""
+        self.total, self.done = float(total), 0
         self.start = self.logged = time.perf_counter()
         if self.enabled and sys.stderr.isatty():
             self.bar = Progress(*self._columns(), transient=False)
             self.bar.start()
             self.task = self.bar.add_task(self.description, total=self.total, rate="-")
 
-    def advance(self, n: int = 1) -> None:
+    def advance(self, n: float = 1) -> None:
         """``n`` more units done."""
         self.done = min(self.done + n, self.total or self.done + n)
         now = time.perf_counter()

@@ -33,7 +33,7 @@ import zarr
 
 from promethium.data.cache import build_once
 from promethium.data.chunk_reader import chunk_writer
-from promethium.data.progress import progress as with_progress
+from promethium.data.progress import ProgressBar
 from promethium.data.segy_blocks import HEADER_FIELDS, SegyTraces
 from promethium.data.store import (
     CHUNKS_WRITTEN,
@@ -346,8 +346,10 @@ def _write_traces(
         write_chunk((g, 0, 0), gather[None])
         return present, values
 
+    record_mb = traces.record.itemsize / 1e6  # the bar counts MB of the file read
+    bar = ProgressBar("SEG-Y -> Zarr", traces.n_traces * record_mb, "MB", enabled=progress)
     # metadata and header chunks are small writes: a few threads overlap their latency
-    with ThreadPoolExecutor(HEADER_IO_THREADS) as io:
+    with ThreadPoolExecutor(HEADER_IO_THREADS) as io, bar:
         headers = dict(
             zip(
                 HEADER_FIELDS,
@@ -360,10 +362,9 @@ def _write_traces(
                 strict=True,
             )
         )
-        done = in_order(convert, range(n_gathers), workers)
-        bar = with_progress(done, n_gathers, "SEG-Y -> Zarr", enabled=progress, unit_name="gathers")
         block: dict[str, np.ndarray] = {}
-        for g, (present, values) in enumerate(bar):
+        for g, (present, values) in enumerate(in_order(convert, range(n_gathers), workers)):
+            bar.advance(present.size * record_mb)
             first, row = divmod(g, rows)
             first *= rows
             if row == 0:
