@@ -42,11 +42,10 @@ IBM_FLOAT = 1
 BLOCK_BYTES = 16 * 2**20
 
 
-def field_widths(fields: Mapping[str, int], end: int) -> dict[str, int]:
-    """Each field's width in bytes: the next field's first byte minus its own."""
+def field_bytes(fields: Mapping[str, int], end: int) -> dict[int, int]:
+    """Byte width of each header field by its first byte (contiguous: next minus this)."""
     offsets = sorted(set(fields.values()))
-    width = {o: n - o for o, n in zip(offsets, [*offsets[1:], end], strict=True)}
-    return {name: width[offset] for name, offset in fields.items()}
+    return {o: n - o for o, n in zip(offsets, [*offsets[1:], end], strict=True)}
 
 
 def header_dtype(endian: str) -> np.dtype:
@@ -55,12 +54,12 @@ def header_dtype(endian: str) -> np.dtype:
     segyio reads every field as a signed integer of its width (2 or 4 bytes); so does this.
     """
     order = ">" if endian == "big" else "<"
-    widths = field_widths(HEADER_FIELDS, TRACE_HEADER_BYTES + 1)
+    widths = field_bytes(HEADER_FIELDS, TRACE_HEADER_BYTES + 1)
     names = list(HEADER_FIELDS)
     return np.dtype(
         {
             "names": names,
-            "formats": [f"{order}i{widths[n]}" for n in names],
+            "formats": [f"{order}i{widths[HEADER_FIELDS[n]]}" for n in names],
             "offsets": [HEADER_FIELDS[n] - 1 for n in names],
             "itemsize": TRACE_HEADER_BYTES,
         }

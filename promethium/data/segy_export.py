@@ -18,6 +18,7 @@ import zarr
 
 from promethium.data.progress import progress as with_progress
 from promethium.data.segy import DEAD_TRACE_CODE, HEADER_FIELDS, SEGY_FORMATS
+from promethium.data.segy_blocks import field_bytes
 from promethium.data.store import open_store
 from promethium.errors import ConfigError, DataError
 from promethium.files import atomic_path, refuse_existing
@@ -28,17 +29,11 @@ INTEGER_FORMATS = ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32
 log = logging.getLogger(__name__)
 
 
-def _field_bytes(fields: dict[str, int], end: int) -> dict[int, int]:
-    """Byte width of each header field (fields are contiguous: next offset minus this)."""
-    offsets = sorted(set(fields.values()))
-    return {o: n - o for o, n in zip(offsets, [*offsets[1:], end], strict=True)}
-
-
-TRACE_FIELD_BYTES = _field_bytes(HEADER_FIELDS, 241)
+TRACE_FIELD_BYTES = field_bytes(HEADER_FIELDS, 241)
 CODE_FIELD = int(segyio.TraceField.TraceIdentificationCode)
 #: TraceIdentificationCode of a live seismic trace
 SEISMIC_TRACE_CODE = 1
-BINARY_FIELD_BYTES = _field_bytes(BINARY_FIELDS, 3601)
+BINARY_FIELD_BYTES = field_bytes(BINARY_FIELDS, 3601)
 
 
 def zarr_to_segy(

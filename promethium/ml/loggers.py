@@ -24,8 +24,3 @@ class MLFlowLogger(LightningMLFlowLogger):
             raise ConfigError.for_parameter("register_as", register_as, "a model name, or null")
         super().__init__(*args, **kwargs)
         self.register_as = register_as
-
-    @property
-    def tracking_uri(self) -> str:
-        """Where runs and models are tracked."""
-        return str(self._tracking_uri)
